@@ -1,0 +1,475 @@
+/*
+ * strand.h — the public interface of strand, and its reference manual.
+ *
+ * strand is a prediction-only neural-network runtime. It loads models trained
+ * elsewhere and runs them on the CPU, from hosts that call in from many
+ * threads and release native objects from threads of their own.
+ *
+ * THE CONTRACT
+ *
+ *  1. Any thread, any time. Every function in this header may be called from
+ *     any thread for the life of the process. No object has thread affinity:
+ *     an object made on one thread may be used and released on another.
+ *
+ *  2. Objects are reference-counted. A constructor hands back one reference
+ *     through its out-parameter; `strand_X_retain` adds one, `strand_X_release`
+ *     drops one. The last release may happen on any thread (a garbage
+ *     collector's cleaner thread included) and while other threads still use
+ *     the object through references of their own. Releasing NULL is a no-op.
+ *     Rule for hand-offs: take the reference *before* the pointer crosses to
+ *     another thread.
+ *
+ *  3. Misuse is answered, not obeyed. A released handle, or a handle of the
+ *     wrong kind, passed to a function is detected and answered with
+ *     STRAND_E_MISUSE (release functions, which return void, log it and count
+ *     it in strand_misuse_count()). Detection is reliable while the released
+ *     handle's memory has not been reused: strand keeps the shells of the most
+ *     recently released objects unreclaimed (a quarantine) to make that window
+ *     long. A pointer that never came from strand may still crash.
+ *
+ *  4. Errors. Every fallible call returns a strand_status; STRAND_OK is 0.
+ *     A failing call leaves its out-parameters untouched and leaks nothing.
+ *     strand_errmsg() gives the calling thread's detail text for its last
+ *     failure. A call that takes a callback and fails never runs the callback.
+ *
+ *  5. Native memory is visible and bounded. Every byte strand allocates is
+ *     counted by category (tensor data, weights, scratch, other) with live and
+ *     peak figures, readable at any time; an optional process-wide limit turns
+ *     runaway growth into STRAND_E_MEMORY_LIMIT with a message that says what
+ *     was asked, what is in use and what the limit is.
+ *
+ *  6. Leaks are visible. Every live object is counted by kind. With leak
+ *     detection on, objects remember where they were created (a C backtrace,
+ *     plus an origin text a language binding attaches); reports aggregate live
+ *     objects by creation site, so a million leaks from one line are one entry.
+ *
+ * THREAD SAFETY LABELS
+ *
+ * Each function's documentation ends with one of:
+ *   any               concurrent calls, also on the same object, are safe;
+ *   distinct objects  safe unless the same object is used at the same moment
+ *                     by another call that writes it (named in the text).
+ * Every label is exercised by a stress test under ThreadSanitizer.
+ *
+ * ENVIRONMENT
+ *
+ * Read once, at the first call into strand; each has an API twin that wins
+ * when called later.
+ *   STRAND_LOG             off | error | warn | info | debug | trace
+ *   STRAND_LEAK_DETECTION  off | count | sample | sample:N | all
+ *   STRAND_LEAK_REPORT     exit  (print the leak report at process exit)
+ *   STRAND_MEMORY_LIMIT    bytes, with an optional K, M or G suffix (1024-based)
+ * A value that cannot be parsed is ignored with a warning in the log.
+ */
+#ifndef STRAND_H
+#define STRAND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Export and version                                                        */
+/* ------------------------------------------------------------------------ */
+
+#if defined(STRAND_STATIC)
+#define STRAND_API
+#elif defined(_WIN32)
+#ifdef STRAND_BUILDING
+#define STRAND_API __declspec(dllexport)
+#else
+#define STRAND_API __declspec(dllimport)
+#endif
+#else
+#define STRAND_API __attribute__((visibility("default")))
+#endif
+
+#define STRAND_VERSION_MAJOR 0
+#define STRAND_VERSION_MINOR 1
+#define STRAND_VERSION_PATCH 0
+#define STRAND_VERSION_STRING "0.1.0"
+/* MAJOR * 10000 + MINOR * 100 + PATCH */
+#define STRAND_VERSION_NUMBER \
+  (STRAND_VERSION_MAJOR * 10000 + STRAND_VERSION_MINOR * 100 + STRAND_VERSION_PATCH)
+
+/* The version of the library actually linked, as text ("0.1.0") and as a
+ * number comparable with STRAND_VERSION_NUMBER. The string is static.
+ * Thread safety: any. */
+STRAND_API const char *strand_version(void);
+STRAND_API uint32_t strand_version_number(void);
+
+/* ------------------------------------------------------------------------ */
+/* Status codes                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* One list: X(NAME, value, description). Values never change meaning; a
+ * changed behaviour gets a new code. */
+#define STRAND_STATUS_LIST(X)                                                 \
+  X(OK, 0, "success")                                                         \
+  X(E_INVALID_ARGUMENT, 1, "invalid argument")                                \
+  X(E_MALFORMED_MODEL, 2, "malformed model")                                  \
+  X(E_UNSUPPORTED, 3, "unsupported feature")                                  \
+  X(E_OUT_OF_MEMORY, 4, "out of memory")                                      \
+  X(E_MEMORY_LIMIT, 5, "memory limit reached")                                \
+  X(E_IO, 6, "input/output error")                                            \
+  X(E_MISUSE, 7, "library misuse")                                            \
+  X(E_SHAPE, 8, "shape mismatch")                                             \
+  X(E_DTYPE, 9, "element type mismatch")                                      \
+  X(E_NOT_FOUND, 10, "no such name")                                          \
+  X(E_CANCELED, 11, "canceled")                                               \
+  X(E_DEADLINE, 12, "deadline exceeded")                                      \
+  X(E_BUSY, 13, "busy")                                                       \
+  X(E_INTERNAL, 14, "internal error")
+
+typedef enum strand_status {
+#define STRAND_STATUS_ENUM_(name, value, text) STRAND_##name = value,
+  STRAND_STATUS_LIST(STRAND_STATUS_ENUM_)
+#undef STRAND_STATUS_ENUM_
+  STRAND_STATUS_COUNT
+} strand_status;
+
+/* Static description of a status ("shape mismatch"); "unknown status" for a
+ * value outside the list. Never NULL. Thread safety: any. */
+STRAND_API const char *strand_strerror(strand_status status);
+
+/* Static symbolic name of a status ("STRAND_E_SHAPE"); "STRAND_E_UNKNOWN"
+ * outside the list. Never NULL. Thread safety: any. */
+STRAND_API const char *strand_status_name(strand_status status);
+
+/* The calling thread's detail text for its most recent failing call, naming
+ * the culprit (argument, node, tensor, dimension). Borrowed: valid until the
+ * same thread's next call into strand. "" when no call has failed on this
+ * thread. Successful calls do not clear it. Never NULL.
+ * Thread safety: any (each thread has its own text). */
+STRAND_API const char *strand_errmsg(void);
+
+/* ------------------------------------------------------------------------ */
+/* Element types                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* X(NAME, value, bytes per element, name). Values equal ONNX's
+ * TensorProto.DataType numbers. */
+#define STRAND_DTYPE_LIST(X)                                                  \
+  X(FLOAT32, 1, 4, "float32")                                                 \
+  X(UINT8, 2, 1, "uint8")                                                     \
+  X(INT8, 3, 1, "int8")                                                       \
+  X(UINT16, 4, 2, "uint16")                                                   \
+  X(INT16, 5, 2, "int16")                                                     \
+  X(INT32, 6, 4, "int32")                                                     \
+  X(INT64, 7, 8, "int64")                                                     \
+  X(BOOL, 9, 1, "bool")                                                       \
+  X(FLOAT16, 10, 2, "float16")                                                \
+  X(FLOAT64, 11, 8, "float64")                                                \
+  X(UINT32, 12, 4, "uint32")                                                  \
+  X(UINT64, 13, 8, "uint64")                                                  \
+  X(BFLOAT16, 16, 2, "bfloat16")
+
+typedef enum strand_dtype {
+  STRAND_DTYPE_UNDEFINED = 0,
+#define STRAND_DTYPE_ENUM_(name, value, size, text) STRAND_DTYPE_##name = value,
+  STRAND_DTYPE_LIST(STRAND_DTYPE_ENUM_)
+#undef STRAND_DTYPE_ENUM_
+} strand_dtype;
+
+/* Bytes per element of `dtype` (bool is one byte); 0 for a value outside
+ * the list. Thread safety: any. */
+STRAND_API size_t strand_dtype_size(strand_dtype dtype);
+
+/* Static lower-case name of `dtype` ("float32"); "undefined" outside the
+ * list. Never NULL. Thread safety: any. */
+STRAND_API const char *strand_dtype_name(strand_dtype dtype);
+
+/* ------------------------------------------------------------------------ */
+/* Object kinds                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* X(NAME, value, name). Every public object is of one kind. */
+#define STRAND_KIND_LIST(X)                                                   \
+  X(TENSOR, 0, "tensor")                                                      \
+  X(MODEL, 1, "model")                                                        \
+  X(SESSION, 2, "session")                                                    \
+  X(DISPATCHER, 3, "dispatcher")
+
+typedef enum strand_kind {
+#define STRAND_KIND_ENUM_(name, value, text) STRAND_KIND_##name = value,
+  STRAND_KIND_LIST(STRAND_KIND_ENUM_)
+#undef STRAND_KIND_ENUM_
+  STRAND_KIND_COUNT
+} strand_kind;
+
+/* Static name of an object kind ("tensor"); "unknown" outside the list.
+ * Thread safety: any. */
+STRAND_API const char *strand_kind_name(strand_kind kind);
+
+/* ------------------------------------------------------------------------ */
+/* Tensors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* An n-dimensional array of one element type, dense and in C (row-major)
+ * order. A tensor either owns its data (strand_tensor_create) or borrows a
+ * host buffer (strand_tensor_wrap). Metadata never changes after creation;
+ * the data may be written by whoever holds a reference. */
+typedef struct strand_tensor strand_tensor;
+
+/* The highest rank strand accepts. */
+#define STRAND_MAX_RANK 16
+
+/* Called once when the last reference to a wrapped tensor is dropped, on the
+ * thread that drops it (any thread, possibly a garbage collector's). `data`
+ * and `context` are the values given to strand_tensor_wrap. It must not call
+ * strand_tensor_release on the same tensor. */
+typedef void (*strand_release_fn)(void *data, void *context);
+
+/* Creates a tensor that owns zero-filled data of `dtype` and `shape`.
+ *   dtype   in: any value of STRAND_DTYPE_LIST.
+ *   shape   in: `rank` dimensions, each >= 0; may be NULL when rank is 0
+ *           (a scalar). Copied.
+ *   rank    in: 0 .. STRAND_MAX_RANK.
+ *   out     out: one new reference; release with strand_tensor_release.
+ * Data is aligned to 64 bytes. A tensor with a zero dimension has no data
+ * (strand_tensor_data gives NULL) and byte size 0.
+ * Returns STRAND_E_INVALID_ARGUMENT for a bad dtype, rank, negative
+ * dimension or NULL pointer; STRAND_E_SHAPE when the element count or byte
+ * size overflows; STRAND_E_MEMORY_LIMIT or STRAND_E_OUT_OF_MEMORY.
+ * Counted under STRAND_MEMORY_TENSOR. Thread safety: any. */
+STRAND_API strand_status strand_tensor_create(strand_dtype dtype, const int64_t *shape,
+                                              size_t rank, strand_tensor **out);
+
+/* Creates a tensor over a caller's buffer without copying it.
+ *   data       in, borrowed: at least the tensor's byte size, which must
+ *              equal `byte_size`; may be NULL only when byte_size is 0. It
+ *              must stay valid until `release` runs (or, with no `release`,
+ *              until the last reference is dropped). Any alignment is
+ *              accepted; 64-byte alignment is fastest.
+ *   release    in: called once, on whatever thread drops the last reference;
+ *              NULL for none. Never called when this function fails.
+ *   context    in: passed to `release`.
+ *   out        out: one new reference; release with strand_tensor_release.
+ * Other parameters as for strand_tensor_create. Returns, besides those
+ * statuses, STRAND_E_SHAPE when `byte_size` differs from what dtype and
+ * shape require. The buffer's bytes are not counted as strand's memory.
+ * Thread safety: any. */
+STRAND_API strand_status strand_tensor_wrap(strand_dtype dtype, const int64_t *shape, size_t rank,
+                                            void *data, size_t byte_size,
+                                            strand_release_fn release, void *context,
+                                            strand_tensor **out);
+
+/* Adds a reference. Returns STRAND_E_INVALID_ARGUMENT for NULL and
+ * STRAND_E_MISUSE for a released or foreign handle.
+ * Thread safety: any. */
+STRAND_API strand_status strand_tensor_retain(strand_tensor *tensor);
+
+/* Drops a reference; the last one frees the tensor (and runs a wrapped
+ * tensor's release callback) on the calling thread. NULL is a no-op. A
+ * released or foreign handle is logged and counted as misuse, not obeyed.
+ * Thread safety: any. */
+STRAND_API void strand_tensor_release(strand_tensor *tensor);
+
+/* The element type.  out: written on success.
+ * Returns STRAND_E_INVALID_ARGUMENT for NULL arguments, STRAND_E_MISUSE for
+ * a released or foreign handle. Thread safety: any. */
+STRAND_API strand_status strand_tensor_dtype(const strand_tensor *tensor, strand_dtype *out);
+
+/* The shape.
+ *   dims   out, borrowed: `*rank` dimensions, valid while the caller holds a
+ *          reference to the tensor; NULL for a scalar.
+ *   rank   out.
+ * Statuses as strand_tensor_dtype. Thread safety: any. */
+STRAND_API strand_status strand_tensor_shape(const strand_tensor *tensor, const int64_t **dims,
+                                             size_t *rank);
+
+/* The number of elements (1 for a scalar).  Statuses as strand_tensor_dtype.
+ * Thread safety: any. */
+STRAND_API strand_status strand_tensor_element_count(const strand_tensor *tensor, size_t *out);
+
+/* The data size in bytes.  Statuses as strand_tensor_dtype.
+ * Thread safety: any. */
+STRAND_API strand_status strand_tensor_byte_size(const strand_tensor *tensor, size_t *out);
+
+/* The data, for reading and writing.
+ *   out  out, borrowed: valid while the caller holds a reference; NULL when
+ *        the byte size is 0.
+ * Statuses as strand_tensor_dtype. Thread safety: any for the call itself;
+ * reading and writing the data follow the usual rules of shared memory
+ * (writers need exclusive access). */
+STRAND_API strand_status strand_tensor_data(const strand_tensor *tensor, void **out);
+
+/* ------------------------------------------------------------------------ */
+/* Models                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* (model loading and queries: see issue 3) */
+
+/* ------------------------------------------------------------------------ */
+/* Native memory                                                             */
+/* ------------------------------------------------------------------------ */
+
+typedef enum strand_memory_category {
+  STRAND_MEMORY_TENSOR = 0,  /* tensor data owned by strand */
+  STRAND_MEMORY_WEIGHTS = 1, /* model weights copied or converted at load */
+  STRAND_MEMORY_SCRATCH = 2, /* per-run working memory */
+  STRAND_MEMORY_OTHER = 3,   /* objects, graphs, plans, traces */
+  STRAND_MEMORY_CATEGORY_COUNT
+} strand_memory_category;
+
+/* Static name of a category ("tensor"); "unknown" outside the list.
+ * Thread safety: any. */
+STRAND_API const char *strand_memory_category_name(strand_memory_category category);
+
+/* A snapshot of the process's native memory and objects. Each field is read
+ * atomically, but fields are read one after another, so under concurrent
+ * activity they need not add up exactly. */
+typedef struct strand_memory_stats {
+  uint64_t live_bytes[STRAND_MEMORY_CATEGORY_COUNT];
+  uint64_t peak_bytes[STRAND_MEMORY_CATEGORY_COUNT];
+  uint64_t total_live_bytes;
+  uint64_t total_peak_bytes;
+  uint64_t limit_bytes;                     /* 0: no limit */
+  uint64_t live_objects[STRAND_KIND_COUNT]; /* indexed by strand_kind */
+  uint64_t total_live_objects;
+  uint64_t allocations;        /* successful allocations since start */
+  uint64_t failed_allocations; /* refused by the limit or by the system */
+} strand_memory_stats;
+
+/* Fills `out` with the current figures. NULL is a no-op.
+ * Thread safety: any. */
+STRAND_API void strand_memory_get_stats(strand_memory_stats *out);
+
+/* Sets the process-wide limit on strand's live native bytes (all categories
+ * together); 0 removes it. A limit below current use is allowed: existing
+ * memory stays, and allocations fail until use drops below it.
+ * Thread safety: any. */
+STRAND_API void strand_memory_set_limit(uint64_t bytes);
+
+/* Resets every peak figure to the current live figure. Thread safety: any. */
+STRAND_API void strand_memory_reset_peaks(void);
+
+/* Parses a byte count such as "512", "64K", "1.5G" (K, M, G, T are
+ * 1024-based; a trailing "B" or "iB" is accepted).
+ *   out  out: the byte count.
+ * Returns STRAND_E_INVALID_ARGUMENT naming the text when it is not a size or
+ * overflows 64 bits. Thread safety: any. */
+STRAND_API strand_status strand_parse_bytes(const char *text, uint64_t *out);
+
+/* Testing hook: makes the `n`-th allocation from now fail with
+ * STRAND_E_OUT_OF_MEMORY, as if the system had refused it; n = 0 disarms.
+ * Process-wide: meant for single-threaded tests that check every failure
+ * path (SQLite-style), not for production. Thread safety: any. */
+STRAND_API void strand_memory_fail_nth(uint64_t n);
+
+/* ------------------------------------------------------------------------ */
+/* Leak detection                                                            */
+/* ------------------------------------------------------------------------ */
+
+typedef enum strand_leak_level {
+  STRAND_LEAK_OFF = 0,    /* live objects are counted by kind only */
+  STRAND_LEAK_COUNT = 1,  /* every object is registered; no traces */
+  STRAND_LEAK_SAMPLE = 2, /* one object in N (per thread) keeps its trace */
+  STRAND_LEAK_ALL = 3     /* every object keeps its trace */
+} strand_leak_level;
+
+/* Sets the leak-detection level for objects created from now on; objects
+ * already alive keep what they had.
+ *   sample_interval  in: N for STRAND_LEAK_SAMPLE (0 selects 64); ignored
+ *                    otherwise.
+ * Returns STRAND_E_INVALID_ARGUMENT for a level outside the enum.
+ * Thread safety: any. */
+STRAND_API strand_status strand_leak_set_level(strand_leak_level level, uint32_t sample_interval);
+
+/* The current level. Thread safety: any. */
+STRAND_API strand_leak_level strand_leak_get_level(void);
+
+/* Sets the calling thread's origin text: traced objects that this thread
+ * creates from now on record a copy of it beside their C backtrace. A
+ * language binding puts its own stack trace here. NULL or "" clears it.
+ * Returns STRAND_E_OUT_OF_MEMORY or STRAND_E_MEMORY_LIMIT when the copy
+ * cannot be made (the previous text is then kept).
+ * Thread safety: any (each thread has its own origin). */
+STRAND_API strand_status strand_leak_set_origin(const char *text);
+
+/* One creation site with live objects. All pointers are borrowed, valid only
+ * during the visitor call. */
+typedef struct strand_leak_site {
+  strand_kind kind;
+  uint64_t count;     /* live objects created here */
+  uint64_t bytes;     /* native bytes they hold */
+  int traced;         /* 0: objects without a trace (level off or count,
+                         or not sampled), grouped by kind only */
+  const char *trace;  /* symbolized C backtrace, one frame per line,
+                         innermost (the creating call's caller) first;
+                         "" when not traced */
+  const char *origin; /* the binding's origin text; "" when none */
+} strand_leak_site;
+
+/* Called once per site, on the thread that asked for the report, with no
+ * strand lock held (it may call into strand). Return 0 to go on, non-zero to
+ * stop the report. */
+typedef int (*strand_leak_visitor)(const strand_leak_site *site, void *context);
+
+/* Visits the live objects aggregated by creation site, largest count first.
+ *   visit    in: the visitor; must not be NULL.
+ *   context  in: passed to the visitor.
+ * Objects created while detection was off are reported per kind as
+ * untraced sites. Returns STRAND_E_INVALID_ARGUMENT for a NULL visitor,
+ * STRAND_E_OUT_OF_MEMORY or STRAND_E_MEMORY_LIMIT when the report cannot be
+ * built (the visitor then never runs). Thread safety: any. */
+STRAND_API strand_status strand_leak_report(strand_leak_visitor visit, void *context);
+
+/* Writes the report in readable form to `out` (one block per site) and, if
+ * `live_objects` is not NULL, stores the number of live objects found.
+ * Writes nothing when there are none. Statuses as strand_leak_report, plus
+ * STRAND_E_IO when writing fails. Thread safety: any. */
+STRAND_API strand_status strand_leak_report_print(FILE *out, uint64_t *live_objects);
+
+/* When enabled, the report is written to stderr at process exit if any
+ * object is still alive (also STRAND_LEAK_REPORT=exit).
+ * Thread safety: any. */
+STRAND_API void strand_leak_set_report_at_exit(int enabled);
+
+/* The number of misuses detected since the process started: released or
+ * foreign handles passed to strand. Thread safety: any. */
+STRAND_API uint64_t strand_misuse_count(void);
+
+/* ------------------------------------------------------------------------ */
+/* Logging                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef enum strand_log_level {
+  STRAND_LOG_OFF = 0,
+  STRAND_LOG_ERROR = 1,
+  STRAND_LOG_WARN = 2,
+  STRAND_LOG_INFO = 3,
+  STRAND_LOG_DEBUG = 4,
+  STRAND_LOG_TRACE = 5
+} strand_log_level;
+
+/* Receives one message (no trailing newline; borrowed for the call). Runs on
+ * the thread that logs, which may be any thread strand runs on, possibly
+ * several at once: it must be thread-safe. It is called with no strand lock
+ * held; it must not call strand_log_set_callback. */
+typedef void (*strand_log_fn)(strand_log_level level, const char *message, void *context);
+
+/* Messages at `level` and more severe are emitted (default STRAND_LOG_WARN,
+ * or STRAND_LOG). Returns STRAND_E_INVALID_ARGUMENT outside the enum.
+ * Thread safety: any. */
+STRAND_API strand_status strand_log_set_level(strand_log_level level);
+STRAND_API strand_log_level strand_log_get_level(void);
+
+/* Routes messages to `fn` (NULL restores the default: one line per message
+ * on stderr). A message being emitted on another thread at the moment of the
+ * change may still reach the previous callback.
+ * Thread safety: any. */
+STRAND_API void strand_log_set_callback(strand_log_fn fn, void *context);
+
+/* Static name of a level ("warn"). Thread safety: any. */
+STRAND_API const char *strand_log_level_name(strand_log_level level);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* STRAND_H */

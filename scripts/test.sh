@@ -1,0 +1,45 @@
+#!/bin/sh
+# Builds strand and runs every test: a debug build with warnings as errors,
+# then the same tests under ThreadSanitizer, AddressSanitizer (with leak
+# checking) and UndefinedBehaviorSanitizer. Ends with "TOTAL: N passed, N failed".
+#   scripts/test.sh [PRESET...]   (default: debug tsan asan ubsan)
+set -u
+cd "$(dirname "$0")/.."
+sh scripts/deps.sh || exit 1
+presets="${*:-debug tsan asan ubsan}"
+log_dir=build/test-logs
+mkdir -p "$log_dir"
+passed=0
+failed=0
+broken=""
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export TSAN_OPTIONS="halt_on_error=0:second_deadlock_stack=1"
+for preset in $presets; do
+  echo "== $preset: build"
+  if ! { cmake --preset "$preset" >/dev/null && cmake --build --preset "$preset"; } > "$log_dir/$preset-build.log" 2>&1; then
+    tail -40 "$log_dir/$preset-build.log"
+    broken="$broken $preset(build)"
+    failed=$((failed + 1))
+    continue
+  fi
+  echo "== $preset: test"
+  ctest --test-dir "build/$preset" -j2 --output-on-failure -V > "$log_dir/$preset-test.log" 2>&1
+  status=$?
+  # Each test program ends with "N passed, N failed"; ctest -V prefixes lines with "K: ".
+  counts=$(sed -n 's/^[0-9]*: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log_dir/$preset-test.log" |
+           awk '{p += $1; f += $2} END {print p + 0, f + 0}')
+  p=${counts% *}
+  f=${counts#* }
+  grep -E "^[0-9]+: (FAIL|    )|tests passed|tests failed|Failed|Timeout|SUMMARY" "$log_dir/$preset-test.log" | tail -30
+  if [ "$status" != 0 ] && [ "$f" = 0 ]; then
+    f=1 # a program crashed or a sanitizer failed it after its own tests passed
+  fi
+  [ "$status" != 0 ] && broken="$broken $preset"
+  echo "$preset: $p passed, $f failed"
+  passed=$((passed + p))
+  failed=$((failed + f))
+done
+[ -n "$broken" ] && echo "failing:$broken (logs in $log_dir)"
+echo "TOTAL: $passed passed, $failed failed"
+[ "$failed" = 0 ]

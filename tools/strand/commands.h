@@ -1,0 +1,9 @@
+/* commands.h — the subcommands of the strand program; one file each. Each
+ * returns the process exit status. */
+#ifndef STRAND_TOOL_COMMANDS_H
+#define STRAND_TOOL_COMMANDS_H
+
+int strand_cmd_demo(int argc, char **argv); /* demo.c */
+int strand_cmd_info(int argc, char **argv); /* info.c */
+
+#endif
