@@ -304,6 +304,73 @@ STRAND_API strand_status strand_tensor_data(const strand_tensor *tensor, void **
 
 /* (model loading and queries: see issue 3) */
 
+/* .npy files (NumPy's np.save format, versions 1.0, 2.0 and 3.0).
+ *
+ * Element types map one to one: float16 '<f2', float32 '<f4', float64
+ * '<f8', int8 '|i1', int16 '<i2', int32 '<i4', int64 '<i8', uint8 '|u1',
+ * uint16 '<u2', uint32 '<u4', uint64 '<u8', bool '|b1'. NumPy has no
+ * bfloat16; ml_dtypes' bfloat16 saves as the 2-byte void '<V2', so strand
+ * reads '<V2' and '|V2' as bfloat16 and writes bfloat16 as '<V2' (in
+ * Python: np.load(path).view(ml_dtypes.bfloat16)). Files are little-endian
+ * and in C order; strand writes exactly what np.save writes for the same
+ * array.
+ *
+ * Statuses of the readers:
+ *   STRAND_E_IO           the file cannot be opened or read, or its bytes are
+ *                         not a well-formed .npy: bad magic, a header that does
+ *                         not parse, a header or data running past the end,
+ *                         bytes after the data, a bool byte other than 0 or 1;
+ *   STRAND_E_UNSUPPORTED  a well-formed file strand does not read: an element
+ *                         type outside the list above (object, complex, string,
+ *                         structured), big-endian data, fortran_order True
+ *                         (use np.ascontiguousarray), more than
+ *                         STRAND_MAX_RANK dimensions, a format version other
+ *                         than 1.0, 2.0, 3.0, a header over 64 KiB;
+ *   STRAND_E_SHAPE        a negative dimension, one over 2^63 - 1, or a shape
+ *                         whose byte size overflows;
+ *   STRAND_E_INVALID_ARGUMENT for NULL pointers; STRAND_E_OUT_OF_MEMORY or
+ *   STRAND_E_MEMORY_LIMIT. The message names the file and what is wrong
+ *   (the offset in the header, or the sizes that differ). */
+
+/* Reads a .npy file into a new tensor.
+ *   path  in: file name (UTF-8 on every platform strand supports).
+ *   out   out: one new reference; release with strand_tensor_release.
+ * The data length is checked against the file's length before the tensor is
+ * allocated. Statuses: see above. Thread safety: any. */
+STRAND_API strand_status strand_tensor_read_npy(const char *path, strand_tensor **out);
+
+/* Reads a .npy image held in memory into a new tensor (the data is copied).
+ *   data  in, borrowed for the call: `size` bytes; may be NULL when size is 0.
+ *   size  in: the exact length of the image; trailing bytes are an error.
+ *   out   out: one new reference; release with strand_tensor_release.
+ * Statuses: see above. Thread safety: any. */
+STRAND_API strand_status strand_tensor_read_npy_buffer(const void *data, size_t size,
+                                                       strand_tensor **out);
+
+/* Writes `tensor` to a .npy file (format 1.0), replacing any file there.
+ *   tensor  in: any tensor; its data is read, not retained.
+ *   path    in: file name.
+ * Returns STRAND_E_INVALID_ARGUMENT for NULL, STRAND_E_MISUSE for a released
+ * or foreign handle, STRAND_E_IO when the file cannot be created or written
+ * (a partly written file is then removed).
+ * Thread safety: any, as long as no thread writes the tensor's data during
+ * the call. */
+STRAND_API strand_status strand_tensor_write_npy(const strand_tensor *tensor, const char *path);
+
+/* Writes `tensor` as a .npy image into a caller's buffer.
+ *   tensor    in: any tensor; its data is read, not retained.
+ *   buffer    out: receives the image; NULL (with capacity 0) only asks for
+ *             the size.
+ *   capacity  in: bytes available at `buffer`.
+ *   size      out: the image's length in bytes (also when only asking).
+ * Returns STRAND_E_INVALID_ARGUMENT for a NULL tensor or size, or when
+ * `capacity` is below the image's length (nothing is then written);
+ * STRAND_E_MISUSE for a released or foreign handle.
+ * Thread safety: any, as long as no thread writes the tensor's data during
+ * the call. */
+STRAND_API strand_status strand_tensor_write_npy_buffer(const strand_tensor *tensor, void *buffer,
+                                                        size_t capacity, size_t *size);
+
 /* ------------------------------------------------------------------------ */
 /* Native memory                                                             */
 /* ------------------------------------------------------------------------ */

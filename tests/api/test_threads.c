@@ -10,9 +10,9 @@
 #define THREADS 8
 
 #ifdef STRAND_SANITIZER
-#define ROUNDS 4000
+#define ROUNDS 16000
 #else
-#define ROUNDS 40000
+#define ROUNDS 160000
 #endif
 
 /* ---- one shared set, retained and released by everyone ----------------- */
@@ -230,6 +230,8 @@ static void *observer(void *arg) {
     strand_memory_get_stats(&st);
     strand_leak_set_level((strand_leak_level)(i++ % 4), 5);
     strand_log_set_level(STRAND_LOG_WARN);
+    strand_memory_set_limit(i % 2 ? 0 : (uint64_t)1 << 30);
+    strand_memory_reset_peaks();
   }
   return NULL;
 }
@@ -238,11 +240,13 @@ static void *churn_private(void *arg) {
   (void)arg;
   int64_t shape[] = {3, 3};
   for (int i = 0; i < ROUNDS / 8; i++) {
+    if (i % 64 == 0) strand_leak_set_origin(i % 128 ? "churn origin" : NULL);
     strand_tensor *t[4];
     for (int k = 0; k < 4; k++)
       if (strand_tensor_create(STRAND_DTYPE_FLOAT32, shape, 2, &t[k]) != STRAND_OK) t[k] = NULL;
     for (int k = 0; k < 4; k++) strand_tensor_release(t[k]);
   }
+  strand_leak_set_origin(NULL);
   return NULL;
 }
 
@@ -254,6 +258,7 @@ TEST(reports_and_settings_while_objects_churn) {
   atomic_store(&stop_observers, 1);
   for (int i = 0; i < 2; i++) pthread_join(obs[i], NULL);
   strand_leak_set_level(STRAND_LEAK_OFF, 0);
+  strand_memory_set_limit(0);
 }
 
 /* ---- the log callback swapped while threads log --------------------------------- */
