@@ -59,6 +59,8 @@
  *   STRAND_LEAK_DETECTION  off | count | sample | sample:N | all
  *   STRAND_LEAK_REPORT     exit  (print the leak report at process exit)
  *   STRAND_MEMORY_LIMIT    bytes, with an optional K, M or G suffix (1024-based)
+ *   STRAND_THREADS         the CPU budget: threads strand may keep busy at once,
+ *                          callers included (default: CPUs this process may use)
  * A value that cannot be parsed is ignored with a warning in the log.
  */
 #ifndef STRAND_H
@@ -370,6 +372,211 @@ STRAND_API strand_status strand_tensor_write_npy(const strand_tensor *tensor, co
  * the call. */
 STRAND_API strand_status strand_tensor_write_npy_buffer(const strand_tensor *tensor, void *buffer,
                                                         size_t capacity, size_t *size);
+
+/* ------------------------------------------------------------------------ */
+/* Threads: the CPU budget and the dispatcher                                */
+/* ------------------------------------------------------------------------ */
+
+/* The CPU budget. strand keeps one pool of worker threads for the whole
+ * process and shares it among all sessions and calls. The budget B is the
+ * number of threads allowed to work on one call at once, the calling thread
+ * included: a call that runs in parallel uses its own thread plus at most
+ * B - 1 pool workers, and all calls together never keep more than B - 1
+ * workers busy. Callers always work on their own calls, so N threads calling
+ * at once mean at most N + B - 1 busy threads, whatever N is.
+ *
+ * The budget starts as the number of CPUs this process may use: the CPUs in
+ * its affinity mask (sched_setaffinity, taskset, cpusets), lowered to the
+ * cgroup CPU quota rounded up (cgroup v2 cpu.max, v1 cpu.cfs_quota_us over
+ * cpu.cfs_period_us, as container limits set them), at least 1. The
+ * environment variable STRAND_THREADS (a count from 1 to 1024, or 0 or
+ * "auto" for the detected value), read at the first call that needs the
+ * budget, and strand_threads_set_budget override it.
+ *
+ * Pool workers are created when first needed and live for the process. When
+ * idle they spin for at most about 20 microseconds (not at all when the
+ * process has a single CPU), then sleep. In a child process made by fork(),
+ * the pool runs all work on the calling thread. */
+
+/* Sets the process-wide budget.
+ *   threads  in: 1 .. 1024 threads per call, the caller included (1: work
+ *            runs on the calling thread only); 0 restores the detected
+ *            value.
+ * Takes effect for parallel work that starts after the call; lowering it
+ * leaves surplus workers asleep. Returns STRAND_E_INVALID_ARGUMENT above
+ * 1024. Thread safety: any. */
+STRAND_API strand_status strand_threads_set_budget(unsigned threads);
+
+/* The current budget, >= 1. Thread safety: any. */
+STRAND_API unsigned strand_threads_get_budget(void);
+
+/* The dispatcher: a thread of its own that runs what it is given, one task
+ * at a time, in the order given. For hosts whose code must stay on one
+ * thread, or that want every call into a model funnelled through one: code
+ * that calls strand_dispatcher_run from the dispatcher's own thread runs
+ * inline, so funnelled code may call into funnelled code without deadlock.
+ *
+ * Two ways in:
+ *   run   blocks the caller until `fn` has run on the dispatcher's thread and
+ *         returns its status;
+ *   post  queues `fn` and returns at once (fire and forget). Once a post is
+ *         accepted its function runs exactly once, whatever happens later
+ *         (stop in either mode, the last release), because posts carry
+ *         clean-ups such as a garbage collector's deferred releases.
+ * Tasks run one after another in the order they were accepted (first in,
+ * first out), runs and posts alike.
+ *
+ * Stopping. After strand_dispatcher_stop (or the last release), new runs and
+ * posts are refused with STRAND_E_CANCELED and their functions never run,
+ * except runs made on the dispatcher's own thread, which still run inline.
+ * What was queued before the stop is
+ *   STRAND_DISPATCHER_DRAIN   run, all of it;
+ *   STRAND_DISPATCHER_CANCEL  runs: not run; their blocked callers return
+ *                             STRAND_E_CANCELED at once. Posts: run.
+ * A task already running when the stop comes always finishes.
+ *
+ * The last release stops the dispatcher in DRAIN mode, waits for the queue
+ * to drain and for the thread to end. A run in progress holds a reference of
+ * its own, so the last release may come while other threads are blocked in
+ * strand_dispatcher_run: they get their results and the dispatcher ends after
+ * the last of them. When the last release happens on the dispatcher's own
+ * thread (in a posted function, say), it cannot wait for itself: the thread
+ * is detached instead, drains the queue after the current task, frees what
+ * it holds and ends on its own.
+ *
+ * Errors: when a run's `fn` returns a failing status, strand_errmsg() on the
+ * calling thread gives the message `fn` left on the dispatcher's thread.
+ *
+ * Fork: a child process made by fork() has no dispatcher threads; a
+ * dispatcher created before the fork must not be used in the child. */
+typedef struct strand_dispatcher strand_dispatcher;
+
+/* A task for strand_dispatcher_run. Runs on the dispatcher's thread, with no
+ * strand lock held; it may call any strand function, including
+ * strand_dispatcher_run on the same dispatcher (which runs inline). Its
+ * return value is the run's return value. */
+typedef strand_status (*strand_dispatcher_run_fn)(void *arg);
+
+/* A task for strand_dispatcher_post. Runs on the dispatcher's thread, with
+ * no strand lock held; it may call any strand function, including releasing
+ * the dispatcher's last reference. */
+typedef void (*strand_dispatcher_post_fn)(void *arg);
+
+typedef struct strand_dispatcher_options {
+  /* sizeof(strand_dispatcher_options): lets later versions add fields. */
+  size_t struct_size;
+  /* The thread's name, as debuggers and `top -H` show it (the system keeps
+   * the first 15 bytes) and as messages quote it; copied. NULL: "strand-disp". */
+  const char *name;
+  /* The most tasks waiting at once (runs and posts, not counting the one
+   * running); 0 selects 1024, at most 1048576. When the queue is full, run
+   * blocks until there is room and post returns STRAND_E_BUSY. Room for
+   * posts is allocated up front (about 40 bytes a task), so that a post
+   * never allocates and never fails for lack of memory. */
+  size_t queue_capacity;
+} strand_dispatcher_options;
+
+typedef enum strand_dispatcher_stop_mode {
+  STRAND_DISPATCHER_DRAIN = 0, /* queued runs and posts run */
+  STRAND_DISPATCHER_CANCEL = 1 /* queued runs are canceled; queued posts run */
+} strand_dispatcher_stop_mode;
+
+/* Latencies of one kind, from a histogram with about 12% resolution. */
+typedef struct strand_latency_summary {
+  uint64_t count; /* samples */
+  double p50_us;  /* percentiles in microseconds: p50 <= p90 <= p99 <= max */
+  double p90_us;
+  double p99_us;
+  double max_us; /* exact */
+} strand_latency_summary;
+
+/* A dispatcher's counters since creation. Each is read atomically, one after
+ * another: under load they need not add up exactly. */
+typedef struct strand_dispatcher_stats {
+  uint64_t runs;               /* runs whose fn ran, queued or inline */
+  uint64_t runs_inline;        /* of those, made on the dispatcher's thread */
+  uint64_t runs_canceled;      /* runs that returned STRAND_E_CANCELED unrun */
+  uint64_t posts;              /* posts accepted */
+  uint64_t posts_run;          /* posted functions that have run */
+  uint64_t posts_refused;      /* posts refused: STRAND_E_BUSY, E_CANCELED */
+  uint64_t queue_depth;        /* tasks waiting now */
+  uint64_t queue_depth_peak;   /* most tasks waiting at once */
+  strand_latency_summary queue_wait; /* accepted to started, queued tasks */
+  strand_latency_summary run_time;   /* started to finished, every fn run */
+} strand_dispatcher_stats;
+
+/* Creates a dispatcher and starts its thread.
+ *   options  in, borrowed for the call: NULL for the defaults; otherwise
+ *            struct_size must be set.
+ *   out      out: one new reference; release with strand_dispatcher_release.
+ * The thread starts with every signal blocked. Returns
+ * STRAND_E_INVALID_ARGUMENT for a NULL out, a struct_size too small, or a
+ * queue_capacity over 1048576; STRAND_E_OUT_OF_MEMORY or
+ * STRAND_E_MEMORY_LIMIT (counted under STRAND_MEMORY_OTHER), also when the
+ * system refuses to start a thread. Thread safety: any. */
+STRAND_API strand_status strand_dispatcher_create(const strand_dispatcher_options *options,
+                                                  strand_dispatcher **out);
+
+/* Adds a reference. Returns STRAND_E_INVALID_ARGUMENT for NULL and
+ * STRAND_E_MISUSE for a released or foreign handle. Thread safety: any. */
+STRAND_API strand_status strand_dispatcher_retain(strand_dispatcher *dispatcher);
+
+/* Drops a reference. The last one stops the dispatcher (DRAIN), runs what
+ * is queued and ends the thread: from any other thread it waits for that;
+ * on the dispatcher's own thread it does not wait (see above). NULL is a
+ * no-op; a released or foreign handle is logged and counted as misuse.
+ * Thread safety: any. */
+STRAND_API void strand_dispatcher_release(strand_dispatcher *dispatcher);
+
+/* Runs fn(arg) on the dispatcher's thread and returns its status: at once
+ * and inline when called on that thread, otherwise after queueing it behind
+ * the tasks already accepted, blocking the caller until fn has returned
+ * (and, while the queue is full, until there is room).
+ *   fn   in: the task; runs on the dispatcher's thread.
+ *   arg  in: passed to fn; strand does not touch it.
+ * If the call fails, fn never runs: STRAND_E_INVALID_ARGUMENT for a NULL
+ * dispatcher or fn, STRAND_E_MISUSE for a released or foreign handle,
+ * STRAND_E_CANCELED when the dispatcher is stopped, or is stopped in CANCEL
+ * mode before fn starts. Otherwise returns what fn returned.
+ * Thread safety: any. */
+STRAND_API strand_status strand_dispatcher_run(strand_dispatcher *dispatcher,
+                                               strand_dispatcher_run_fn fn, void *arg);
+
+/* Queues fn(arg) to run on the dispatcher's thread and returns at once, also
+ * when called on that thread. Once accepted, fn runs exactly once.
+ *   fn   in: the task; runs on the dispatcher's thread.
+ *   arg  in: passed to fn; strand does not touch it.
+ * Never allocates. If the call fails, fn never runs: STRAND_E_INVALID_ARGUMENT
+ * for a NULL dispatcher or fn, STRAND_E_MISUSE for a released or foreign
+ * handle, STRAND_E_BUSY when the queue is full, STRAND_E_CANCELED when the
+ * dispatcher is stopped. Thread safety: any. */
+STRAND_API strand_status strand_dispatcher_post(strand_dispatcher *dispatcher,
+                                                strand_dispatcher_post_fn fn, void *arg);
+
+/* Stops the dispatcher: from now on runs and posts are refused (see above),
+ * and what is queued is run or canceled according to `mode`. Called from
+ * another thread, it returns when the queue is empty, the task running (if
+ * any) has returned and the thread has ended. Called on the dispatcher's own
+ * thread, it cancels at once (CANCEL) but does not wait: the queue drains
+ * after the current task returns. Stopping again is allowed; a CANCEL after
+ * a DRAIN cancels the runs still queued. The handle stays valid (stats may
+ * still be read) until released.
+ * Returns STRAND_E_INVALID_ARGUMENT for a NULL dispatcher or a mode outside
+ * the enum, STRAND_E_MISUSE for a released or foreign handle.
+ * Thread safety: any. */
+STRAND_API strand_status strand_dispatcher_stop(strand_dispatcher *dispatcher,
+                                                strand_dispatcher_stop_mode mode);
+
+/* 1 when the calling thread is the dispatcher's thread, else 0 (also for
+ * NULL, and for a released or foreign handle, which is counted as misuse).
+ * Thread safety: any. */
+STRAND_API int strand_dispatcher_is_current(const strand_dispatcher *dispatcher);
+
+/* Fills `out` with the dispatcher's counters and latency percentiles.
+ * Returns STRAND_E_INVALID_ARGUMENT for NULL arguments, STRAND_E_MISUSE for a
+ * released or foreign handle. Thread safety: any. */
+STRAND_API strand_status strand_dispatcher_get_stats(const strand_dispatcher *dispatcher,
+                                                     strand_dispatcher_stats *out);
 
 /* ------------------------------------------------------------------------ */
 /* Native memory                                                             */
