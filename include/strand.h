@@ -61,6 +61,8 @@
  *   STRAND_MEMORY_LIMIT    bytes, with an optional K, M or G suffix (1024-based)
  *   STRAND_THREADS         the CPU budget: threads strand may keep busy at once,
  *                          callers included (default: CPUs this process may use)
+ *   STRAND_CPU             avx512 | avx2 | scalar: lowers the instruction set
+ *                          kernels use (never raises it past what the CPU has)
  * A value that cannot be parsed is ignored with a warning in the log.
  */
 #ifndef STRAND_H

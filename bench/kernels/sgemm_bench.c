@@ -1,0 +1,234 @@
+/*
+ * sgemm_bench.c — single-thread SGEMM throughput against this CPU's FMA peak.
+ *
+ *   sgemm_bench [seconds-per-sample]
+ *
+ * Measures the FMA peak (independent vfmadd chains on zmm and ymm
+ * registers), then strand__gemm on the shapes strand meets most: square
+ * 1024³, batch-1 and batch-32 MLP layers, transformer projections and a
+ * convolution lowered to GEMM. GEMM figures are the median (and the best)
+ * of several samples; the peak is the best sample, since sharing the core
+ * can only lower one. Prints markdown tables. Links strand_static and uses
+ * internal symbols (src/ on the include path).
+ */
+#include "kernels/gemm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+
+#define SAMPLES 9
+
+static double seconds_per_sample = 0.2;
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int compare_double(const void *x, const void *y) {
+  double a = *(const double *)x, b = *(const double *)y;
+  return (a > b) - (a < b);
+}
+
+/* Sorts v; returns its median. */
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, compare_double);
+  return v[n / 2];
+}
+
+typedef struct timing {
+  double median, best; /* seconds per call */
+} timing;
+
+/* ---- FMA peak ---- */
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* Independent FMA chains written in assembly, so that no compiler keeps the
+ * accumulators in memory: 12 chains cover a 4-cycle latency at two FMAs per
+ * cycle (one more than any current core issues). The registers are zeroed
+ * first: leftover denormals would take slow paths. */
+#define FMA12(w)                                                                           \
+  "vfmadd231ps %%" w "14, %%" w "15, %%" w "0\n\t"                                        \
+  "vfmadd231ps %%" w "14, %%" w "15, %%" w "1\n\t"                                        \
+  "vfmadd231ps %%" w "14, %%" w "15, %%" w "2\n\t"                                        \
+  "vfmadd231ps %%" w "14, %%" w "15, %%" w "3\n\t"                                        \
+  "vfmadd231ps %%" w "14, %%" w "15, %%" w "4\n\t"                                        \
+  "vfmadd231ps %%" w "14, %%" w "15, %%" w "5\n\t"                                        \
+  "vfmadd231ps %%" w "14, %%" w "15, %%" w "6\n\t"                                        \
+  "vfmadd231ps %%" w "14, %%" w "15, %%" w "7\n\t"                                        \
+  "vfmadd231ps %%" w "14, %%" w "15, %%" w "8\n\t"                                        \
+  "vfmadd231ps %%" w "14, %%" w "15, %%" w "9\n\t"                                        \
+  "vfmadd231ps %%" w "14, %%" w "15, %%" w "10\n\t"                                       \
+  "vfmadd231ps %%" w "14, %%" w "15, %%" w "11\n\t"
+#define CLOBBERS                                                                           \
+  "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",  \
+      "xmm11", "xmm14", "xmm15", "cc"
+
+__attribute__((target("avx512f"), noinline)) static void fma_loop_zmm(long iterations) {
+  __asm__ volatile("vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
+                   ".irp r, 1,2,3,4,5,6,7,8,9,10,11,14,15\n\t"
+                   "vmovaps %%zmm0, %%zmm\\r\n\t"
+                   ".endr\n\t"
+                   "1:\n\t" FMA12("zmm") "dec %0\n\tjnz 1b"
+                   : "+r"(iterations)
+                   :
+                   : CLOBBERS);
+}
+
+__attribute__((target("avx2,fma"), noinline)) static void fma_loop_ymm(long iterations) {
+  __asm__ volatile("vxorps %%ymm0, %%ymm0, %%ymm0\n\t"
+                   ".irp r, 1,2,3,4,5,6,7,8,9,10,11,14,15\n\t"
+                   "vmovaps %%ymm0, %%ymm\\r\n\t"
+                   ".endr\n\t"
+                   "1:\n\t" FMA12("ymm") "dec %0\n\tjnz 1b"
+                   : "+r"(iterations)
+                   :
+                   : CLOBBERS);
+}
+
+/* Best GFLOP/s of the loop over the samples (sharing the core only ever
+ * lowers a sample): 12 FMAs per iteration, 2 flops per lane. */
+static double fma_peak(bool zmm) {
+  long iterations = 1 << 20;
+  double samples[SAMPLES];
+  for (int s = 0; s < SAMPLES + 1; s++) {
+    double t0 = now();
+    if (zmm)
+      fma_loop_zmm(iterations);
+    else
+      fma_loop_ymm(iterations);
+    double dt = now() - t0;
+    if (s == 0) { /* warm-up; sizes the samples */
+      iterations = (long)((double)iterations * seconds_per_sample / dt) + 1;
+      continue;
+    }
+    samples[s - 1] = 12.0 * (zmm ? 16 : 8) * 2 * (double)iterations / dt * 1e-9;
+  }
+  median(samples, SAMPLES);
+  return samples[SAMPLES - 1];
+}
+#endif
+
+/* ---- GEMM ---- */
+
+typedef struct shape {
+  const char *name;
+  size_t m, n, k;
+  bool trans_b;
+} shape;
+
+static float *random_matrix(size_t count, unsigned *seed) {
+  float *p = aligned_alloc(64, (count * sizeof(float) + 63) / 64 * 64);
+  if (!p) abort();
+  for (size_t i = 0; i < count; i++) {
+    *seed = *seed * 1103515245u + 12345u;
+    p[i] = (float)((*seed >> 9) & 0xffff) / 32768.0f - 1.0f;
+  }
+  return p;
+}
+
+/* Seconds per C = A·op(B) with `kernel` (median and best sample), B
+ * packed beforehand when `packed` (packing is not timed: a session does it
+ * once). */
+static timing time_gemm(const strand__gemm_kernel *kernel, const shape *s, bool packed) {
+  unsigned seed = 7;
+  size_t m = s->m, n = s->n, k = s->k;
+  float *a = random_matrix(m * k, &seed), *b = random_matrix(k * n, &seed);
+  float *c = random_matrix(m * n, &seed);
+  size_t ldb = s->trans_b ? k : n;
+  size_t scratch_bytes = strand__gemm_scratch_size(kernel, m, n, k, packed), packed_bytes = 0;
+  void *scratch = malloc(scratch_bytes ? scratch_bytes : 1), *pb = NULL;
+  if (packed) {
+    if (!strand__gemm_pack_b_size(kernel, k, n, &packed_bytes)) abort();
+    pb = aligned_alloc(64, packed_bytes);
+    strand__gemm_pack_b(kernel, s->trans_b, k, n, b, ldb, pb);
+  }
+  double samples[SAMPLES];
+  long reps = 1;
+  for (int i = 0; i < SAMPLES + 1; i++) {
+    double t0 = now();
+    for (long r = 0; r < reps; r++) {
+      if (packed)
+        strand__gemm_packed(false, m, 1.0f, a, k, pb, 0.0f, c, n, NULL, NULL, scratch);
+      else
+        strand__gemm(kernel, false, s->trans_b, m, n, k, 1.0f, a, k, b, ldb, 0.0f, c, n, NULL,
+                     NULL, scratch);
+    }
+    double dt = now() - t0;
+    if (i == 0) { /* warm-up; sizes the repetitions */
+      reps = (long)(seconds_per_sample / (dt > 1e-9 ? dt : 1e-9));
+      if (reps < 1) reps = 1;
+      continue;
+    }
+    samples[i - 1] = dt / (double)reps;
+  }
+  free(a), free(b), free(c), free(scratch), free(pb);
+  timing t = {.median = median(samples, SAMPLES)};
+  t.best = samples[0];
+  return t;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1) seconds_per_sample = atof(argv[1]);
+  const strand__cpu_info *cpu = strand__cpu();
+  printf("CPU: hardware %s, selected %s; L1d %zu KiB, L2 %zu KiB, L3 %zu KiB\n\n",
+         strand__cpu_level_name(cpu->hardware), strand__cpu_level_name(cpu->selected),
+         cpu->l1d_bytes / 1024, cpu->l2_bytes / 1024, cpu->l3_bytes / 1024);
+
+  double peak[STRAND__CPU_LEVEL_COUNT] = {0};
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (cpu->hardware >= STRAND__CPU_AVX512) peak[STRAND__CPU_AVX512] = fma_peak(true);
+  if (cpu->hardware >= STRAND__CPU_AVX2) peak[STRAND__CPU_AVX2] = fma_peak(false);
+#endif
+  printf("| FMA peak, 1 thread (best of %d) | GFLOP/s |\n|---|---:|\n", SAMPLES);
+  if (peak[STRAND__CPU_AVX512] > 0) printf("| AVX-512 (zmm) | %.1f |\n", peak[STRAND__CPU_AVX512]);
+  if (peak[STRAND__CPU_AVX2] > 0) printf("| AVX2 (ymm) | %.1f |\n", peak[STRAND__CPU_AVX2]);
+  printf("\n");
+
+  static const shape shapes[] = {
+      {"square", 1024, 1024, 1024, false},
+      {"square, B^T", 1024, 1024, 1024, true},
+      {"MLP batch 1, W^T", 1, 512, 784, true},
+      {"MLP batch 32, W^T", 32, 512, 784, true},
+      {"transformer", 128, 256, 256, false},
+      {"transformer", 128, 1024, 256, false},
+      {"conv as GEMM", 3136, 64, 576, false},
+  };
+  printf("GFLOP/s: median of %d samples of %.2f s (best sample in parentheses: the host\n"
+         "is shared, the best shows the code, the median the moment). Packed: B packed once\n"
+         "beforehand, as for weights. B GB/s: packed B read per second, what bounds batch 1.\n\n",
+         SAMPLES, seconds_per_sample);
+  printf("| kernel | shape | M×N×K | GFLOP/s | %% peak | packed B GFLOP/s | %% peak | B GB/s |\n");
+  printf("|---|---|---|---:|---:|---:|---:|---:|\n");
+  for (int level = cpu->hardware; level >= STRAND__CPU_SCALAR; level--) {
+    const strand__gemm_kernel *kernel = strand__gemm_kernel_for((strand__cpu_level)level);
+    if (!kernel) continue;
+    double level_peak = peak[level];
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+      const shape *s = &shapes[i];
+      if (level == STRAND__CPU_SCALAR && i > 0) break; /* one figure is enough */
+      double flops = 2.0 * (double)s->m * (double)s->n * (double)s->k * 1e-9;
+      timing raw = time_gemm(kernel, s, false), packed = time_gemm(kernel, s, true);
+      double b_gb = (double)s->k * (double)s->n * sizeof(float) * 1e-9;
+      printf("| %s | %s | %zu×%zu×%zu | %.1f (%.1f) | ", strand__gemm_kernel_name(kernel),
+             s->name, s->m, s->n, s->k, flops / raw.median, flops / raw.best);
+      if (level_peak > 0)
+        printf("%.0f%% (%.0f%%) | ", 100 * flops / raw.median / level_peak,
+               100 * flops / raw.best / level_peak);
+      else
+        printf("- | ");
+      printf("%.1f (%.1f) | ", flops / packed.median, flops / packed.best);
+      if (level_peak > 0)
+        printf("%.0f%% (%.0f%%) | ", 100 * flops / packed.median / level_peak,
+               100 * flops / packed.best / level_peak);
+      else
+        printf("- | ");
+      printf("%.1f |\n", b_gb / packed.median);
+      fflush(stdout);
+    }
+  }
+  return 0;
+}
