@@ -306,7 +306,200 @@ STRAND_API strand_status strand_tensor_data(const strand_tensor *tensor, void **
 /* Models                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* (model loading and queries: see issue 3) */
+/* A loaded ONNX model: its graph checked, sorted topologically, typed (static
+ * shapes inferred where inputs allow) and constant parts folded. A model is
+ * immutable once loaded, so every query below may run on any number of
+ * threads at once, and one model is shared by everything made from it.
+ *
+ * Weights are used in place wherever their alignment allows: a model loaded
+ * from a path keeps the file (and its external data files) mapped, read-only
+ * and private, until its last reference is dropped. Replacing the file
+ * (rename) is safe; truncating or rewriting it in place while the model is
+ * alive is not (the system may fault on the vanished pages). Weights that
+ * must be aligned or converted are copied and counted under
+ * STRAND_MEMORY_WEIGHTS; the model's other bookkeeping is counted under
+ * STRAND_MEMORY_OTHER; mapped file pages are not counted.
+ *
+ * Graph inputs that have an initializer (a default value, as older exporters
+ * write every weight) are treated as constants: they are not listed as
+ * inputs. Strings returned by queries are borrowed: UTF-8, valid while the
+ * caller holds a reference to the model. */
+typedef struct strand_model strand_model;
+
+/* The largest model file strand reads (protobuf's own limit of 2 GiB);
+ * larger weights belong in external data files. */
+#define STRAND_MODEL_MAX_BYTES ((size_t)1 << 31)
+
+/* Loads an ONNX model (a serialized ModelProto) from a file.
+ *   path  in: the .onnx file. External data (tensors whose data_location is
+ *         EXTERNAL) is read from files in the same directory; a location that
+ *         is absolute, contains "..", or resolves (through symbolic links)
+ *         outside that directory is refused as malformed.
+ *   out   out: one new reference; release with strand_model_release.
+ * Returns STRAND_E_INVALID_ARGUMENT for NULL arguments; STRAND_E_IO naming
+ * the file and the system's reason; STRAND_E_MALFORMED_MODEL with a message
+ * naming the graph, node, attribute or tensor and, for encoding errors, the
+ * byte offset (`graph "main" node 12 ("Conv_3"): attribute "pads": ...`);
+ * STRAND_E_UNSUPPORTED naming the feature (sparse tensors, sequence, map or
+ * optional types, string tensors, ranks above STRAND_MAX_RANK, files above
+ * STRAND_MODEL_MAX_BYTES); STRAND_E_OUT_OF_MEMORY or STRAND_E_MEMORY_LIMIT.
+ * Ops without a kernel do not fail the load: see
+ * strand_model_check_supported. Thread safety: any. */
+STRAND_API strand_status strand_model_load(const char *path, strand_model **out);
+
+/* Loads a model from bytes in memory.
+ *   data  in, borrowed for the call only: the model is copied (the copy is
+ *         counted under STRAND_MEMORY_WEIGHTS), so the caller may free or
+ *         reuse `data` as soon as this returns. NULL only when size is 0.
+ *   size  in: bytes in `data`, at most STRAND_MODEL_MAX_BYTES.
+ *   out   out: one new reference; release with strand_model_release.
+ * Statuses as strand_model_load; a model with external data is refused with
+ * STRAND_E_UNSUPPORTED (there is no directory to read it from).
+ * Thread safety: any. */
+STRAND_API strand_status strand_model_load_buffer(const void *data, size_t size,
+                                                  strand_model **out);
+
+/* Adds a reference. Returns STRAND_E_INVALID_ARGUMENT for NULL and
+ * STRAND_E_MISUSE for a released or foreign handle. Thread safety: any. */
+STRAND_API strand_status strand_model_retain(strand_model *model);
+
+/* Drops a reference; the last one frees the model and unmaps its files, on
+ * the calling thread. NULL is a no-op; a released or foreign handle is
+ * logged and counted as misuse. Thread safety: any. */
+STRAND_API void strand_model_release(strand_model *model);
+
+/* A graph input or output as the model declares it (or as strand inferred
+ * it). Every pointer is borrowed, valid while the caller holds a reference
+ * to the model. */
+typedef struct strand_value_info {
+  const char *name;
+  strand_dtype dtype;           /* STRAND_DTYPE_UNDEFINED when not known */
+  int rank_known;               /* 0: even the rank is unknown (rank 0, dims NULL) */
+  size_t rank;
+  const int64_t *dims;          /* rank sizes; -1 for a symbolic or unknown one */
+  const char *const *dim_names; /* rank entries: the symbolic name ("batch") of a
+                                   dimension, or NULL; NULL when rank is 0 */
+} strand_value_info;
+
+/* The number of graph inputs the caller supplies (initializer-backed inputs
+ * excluded) and of graph outputs.
+ *   out  out: the count.
+ * Returns STRAND_E_INVALID_ARGUMENT for NULL arguments, STRAND_E_MISUSE for a
+ * released or foreign handle. Thread safety: any. */
+STRAND_API strand_status strand_model_input_count(const strand_model *model, size_t *out);
+STRAND_API strand_status strand_model_output_count(const strand_model *model, size_t *out);
+
+/* Describes input (or output) `index`, in the model's order.
+ *   out  out: filled on success; its pointers are borrowed (see above).
+ * Returns STRAND_E_INVALID_ARGUMENT for NULL arguments or an index out of
+ * range, STRAND_E_MISUSE for a released or foreign handle.
+ * Thread safety: any. */
+STRAND_API strand_status strand_model_input(const strand_model *model, size_t index,
+                                            strand_value_info *out);
+STRAND_API strand_status strand_model_output(const strand_model *model, size_t index,
+                                             strand_value_info *out);
+
+/* The index of the input (or output) named `name`.
+ * Returns STRAND_E_NOT_FOUND naming it when there is none; otherwise
+ * statuses as strand_model_input. Thread safety: any. */
+STRAND_API strand_status strand_model_find_input(const strand_model *model, const char *name,
+                                                 size_t *index);
+STRAND_API strand_status strand_model_find_output(const strand_model *model, const char *name,
+                                                  size_t *index);
+
+/* The model's ONNX IR version (ModelProto.ir_version).
+ * Statuses as strand_model_input_count. Thread safety: any. */
+STRAND_API strand_status strand_model_ir_version(const strand_model *model, int64_t *out);
+
+/* The producer's name and version ("pytorch", "2.1.0"); "" when absent.
+ *   name, version  out, borrowed; either may be NULL when not wanted.
+ * Statuses as strand_model_input_count. Thread safety: any. */
+STRAND_API strand_status strand_model_producer(const strand_model *model, const char **name,
+                                               const char **version);
+
+/* The main graph's name; "" when absent. out: borrowed.
+ * Statuses as strand_model_input_count. Thread safety: any. */
+STRAND_API strand_status strand_model_graph_name(const strand_model *model, const char **out);
+
+/* The operator sets the model imports: their number, and each one's domain
+ * ("" for the default ONNX domain, whether the file says "" or "ai.onnx")
+ * and version, in the file's order.
+ *   domain   out, borrowed; may be NULL when not wanted.
+ *   version  out; may be NULL when not wanted.
+ * Statuses as strand_model_input (index out of range included).
+ * Thread safety: any. */
+STRAND_API strand_status strand_model_opset_count(const strand_model *model, size_t *out);
+STRAND_API strand_status strand_model_opset_at(const strand_model *model, size_t index,
+                                               const char **domain, int64_t *version);
+
+/* The version the model imports for `domain` ("" or "ai.onnx" for the
+ * default domain). Returns STRAND_E_NOT_FOUND when it imports none;
+ * otherwise statuses as strand_model_input_count. Thread safety: any. */
+STRAND_API strand_status strand_model_opset(const strand_model *model, const char *domain,
+                                            int64_t *version);
+
+/* One op type used by the model, with the number of nodes using it. */
+typedef struct strand_op_info {
+  const char *op_type; /* borrowed: valid while the model lives */
+  const char *domain;  /* "" for the default ONNX domain; borrowed */
+  int64_t opset;       /* the model's opset for the domain; -1 when none */
+  uint64_t count;      /* nodes of this type, subgraphs included */
+  int supported;       /* 1 when strand can run every such node (it has a
+                          kernel, or all of them were computed at load) */
+} strand_op_info;
+
+/* The distinct op types, most used first (ties by domain, then name).
+ *   out  out: the number of op types / the description of op `index`.
+ * Statuses as strand_model_input (index out of range included).
+ * Thread safety: any. */
+STRAND_API strand_status strand_model_op_count(const strand_model *model, size_t *out);
+STRAND_API strand_status strand_model_op(const strand_model *model, size_t index,
+                                         strand_op_info *out);
+
+/* Returns STRAND_OK when strand can run every node of the model, and
+ * otherwise STRAND_E_UNSUPPORTED with a message listing the op types it has
+ * no kernel for ("no kernel for 2 op types: LSTM (x3), com.example.Foo (x1)").
+ * STRAND_E_INVALID_ARGUMENT or STRAND_E_MISUSE as strand_model_input_count.
+ * Thread safety: any. */
+STRAND_API strand_status strand_model_check_supported(const strand_model *model);
+
+/* The weights: the number of elements and of bytes in all initializers
+ * (subgraphs included).
+ *   parameters, bytes  out; either may be NULL when not wanted.
+ * Statuses as strand_model_input_count. Thread safety: any. */
+STRAND_API strand_status strand_model_parameter_count(const strand_model *model,
+                                                      uint64_t *parameters, uint64_t *bytes);
+
+/* Tensor files ----------------------------------------------------------- */
+
+/* Reads a serialized ONNX TensorProto (the `input_0.pb` files of ONNX test
+ * data) into a new tensor.
+ *   path       in: the file. Its data must be in the file itself (raw_data or
+ *              the typed *_data fields), not external.
+ *   out        out: one new reference; release with strand_tensor_release.
+ *   name       out, optional: receives the TensorProto's name, NUL-terminated
+ *              ("" when it has none); may be NULL.
+ *   name_size  in: bytes available at `name`.
+ * Returns STRAND_E_INVALID_ARGUMENT for NULL path or out, or when the name
+ * does not fit in name_size bytes; STRAND_E_IO; STRAND_E_MALFORMED_MODEL for
+ * a file that is not a valid TensorProto (the message names the field);
+ * STRAND_E_UNSUPPORTED for element types strand lacks (strings, complex) or
+ * external data; STRAND_E_OUT_OF_MEMORY or STRAND_E_MEMORY_LIMIT. On failure
+ * nothing is written to `name`. Thread safety: any. */
+STRAND_API strand_status strand_tensor_read_pb(const char *path, strand_tensor **out, char *name,
+                                               size_t name_size);
+
+/* Writes `tensor` to `path` as a TensorProto (dims, data_type, name,
+ * raw_data in little-endian order), replacing any file there.
+ *   name  in: the TensorProto's name; NULL or "" for none.
+ * Returns STRAND_E_INVALID_ARGUMENT for NULL path or tensor, STRAND_E_MISUSE
+ * for a released or foreign handle, STRAND_E_IO naming the path (a partly
+ * written file is removed). Thread safety: any (writers of the same tensor's
+ * data must not run at the same time). */
+STRAND_API strand_status strand_tensor_write_pb(const strand_tensor *tensor, const char *path,
+                                                const char *name);
+
+/* (.npy reading and writing: see npy.c) */
 
 /* .npy files (NumPy's np.save format, versions 1.0, 2.0 and 3.0).
  *

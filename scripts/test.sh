@@ -2,11 +2,15 @@
 # Builds strand and runs every test: a debug build with warnings as errors,
 # then the same tests under ThreadSanitizer, AddressSanitizer (with leak
 # checking) and UndefinedBehaviorSanitizer. Ends with "TOTAL: N passed, N failed".
-#   scripts/test.sh [PRESET...]   (default: debug tsan asan ubsan)
+#   scripts/test.sh [PRESET...]   (default: release debug tsan asan ubsan)
+# Then the integration stages: every model of the ONNX backend test data
+# loads or names what it lacks; a corpus of hostile files is refused cleanly
+# under AddressSanitizer; PyTorch exports load with their symbolic batch; the
+# model-loading fuzzer runs for a minute.
 set -u
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh || exit 1
-presets="${*:-debug tsan asan ubsan}"
+presets="${*:-release debug tsan asan ubsan}"
 log_dir=build/test-logs
 mkdir -p "$log_dir"
 passed=0
@@ -40,6 +44,43 @@ for preset in $presets; do
   passed=$((passed + p))
   failed=$((failed + f))
 done
+# ---- integration stages: each counts as one test ------------------------------
+# STRAND_TEST_STAGES selects them (default: all); "none" skips them.
+stages="${STRAND_TEST_STAGES:-suite hostile torch fuzz}"
+[ "$stages" = none ] && stages=""
+stage() { # NAME COMMAND...: runs a stage, logs it, counts it
+  name=$1
+  shift
+  echo "== stage $name"
+  if "$@" > "$log_dir/stage-$name.log" 2>&1; then
+    tail -3 "$log_dir/stage-$name.log"
+    echo "stage $name: passed"
+    passed=$((passed + 1))
+  else
+    tail -30 "$log_dir/stage-$name.log"
+    echo "stage $name: FAILED (log: $log_dir/stage-$name.log)"
+    failed=$((failed + 1))
+    broken="$broken stage-$name"
+  fi
+}
+if [ -n "$stages" ]; then
+  if venv=$(bash scripts/venv.sh 2> "$log_dir/venv.log"); then
+    for s in $stages; do
+      case $s in
+        suite) stage suite env PYTHON="$venv/bin/python" sh tests/onnx_suite/check_models.sh build/asan ;;
+        hostile) stage hostile sh tests/onnx_suite/check_hostile.sh "$venv/bin/python" build/asan ;;
+        torch) stage torch sh tests/onnx_suite/check_torch_exports.sh build/release ;;
+        fuzz) stage fuzz sh -c 'sh scripts/deps.sh clang && PYTHON="$0/bin/python" sh fuzz/build.sh 60' "$venv" ;;
+        *) echo "unknown stage $s"; failed=$((failed + 1)) ;;
+      esac
+    done
+  else
+    tail -20 "$log_dir/venv.log"
+    echo "stages: the Python venv could not be made"
+    failed=$((failed + 1))
+  fi
+fi
+
 [ -n "$broken" ] && echo "failing:$broken (logs in $log_dir)"
 echo "TOTAL: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -29,8 +29,16 @@ const char *strand_status_name(strand_status status) {
 
 const char *strand_errmsg(void) { return message; }
 
+/* Messages are one line of text even when they quote names from hostile
+ * files: control characters become '?'. */
+static void make_printable(char *text) {
+  for (unsigned char *p = (unsigned char *)text; *p; p++)
+    if (*p < 0x20 || *p == 0x7f) *p = '?';
+}
+
 strand_status strand__failv(strand_status status, const char *fmt, va_list ap) {
   vsnprintf(message, sizeof message, fmt, ap);
+  make_printable(message);
   return status;
 }
 
@@ -58,6 +66,7 @@ strand_status strand__fail_context(strand_status status, const char *fmt, ...) {
   size_t m = strnlen(inner, room - 1);
   memcpy(message + n + 2, inner, m);
   message[n + 2 + m] = '\0';
+  make_printable(message);
   return status;
 }
 

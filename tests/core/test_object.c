@@ -166,3 +166,10 @@ TEST(debug_builds_trap_increment_from_zero_and_underflow) {
   CHECK(dies_with_abort(underflow));
 }
 #endif
+
+TEST(messages_stay_on_one_line) {
+  strand__fail(STRAND_E_MALFORMED_MODEL, "tensor \"%s\": bad", "a\nb\tc\x7f");
+  CHECK(strcmp(strand_errmsg(), "tensor \"a?b?c?\": bad") == 0);
+  strand__fail_context(STRAND_E_MALFORMED_MODEL, "graph \"%s\"", "g\r");
+  CHECK(strcmp(strand_errmsg(), "graph \"g?\": tensor \"a?b?c?\": bad") == 0);
+}
