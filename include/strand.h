@@ -569,6 +569,140 @@ STRAND_API strand_status strand_tensor_write_npy_buffer(const strand_tensor *ten
                                                         size_t capacity, size_t *size);
 
 /* ------------------------------------------------------------------------ */
+/* Sessions                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* A session runs a model: it holds a kernel for every node, the weights
+ * repacked for those kernels, and execution plans. A session retains its
+ * model, so the model may be released as soon as the session exists.
+ *
+ * Plans. The first run with a given set of input shapes (and of requested
+ * outputs) is a planning run: it works out every intermediate shape,
+ * allocates as it goes and records how much memory each value needs and
+ * for how long. From that record strand lays out one arena per run in which
+ * values whose lifetimes do not overlap share memory, and caches the plan
+ * (the 16 most recently used per session). Later runs with the same shapes
+ * take an arena from the session's pool and allocate nothing on the heap
+ * except the output tensors they return. Models whose shapes depend on
+ * input data (a Reshape whose target comes from an input's values, say)
+ * are planned at every run. Arenas and plans are counted under
+ * STRAND_MEMORY_SCRATCH and STRAND_MEMORY_OTHER and live until the session
+ * is freed.
+ *
+ * Threads. Any number of threads may run one session at once; each run has
+ * its own arena. A run splits big operations over the process's CPU budget
+ * (see "Threads: the CPU budget" below), the calling thread included. */
+typedef struct strand_session strand_session;
+
+typedef struct strand_session_options {
+  /* sizeof(strand_session_options): lets later versions add fields. */
+  size_t struct_size;
+  /* The most threads one run may keep busy, the calling thread included;
+   * 0 (the default) means the process's CPU budget. A value above the
+   * budget is lowered to it at each run. 1 runs everything on the caller. */
+  unsigned intra_op_threads;
+} strand_session_options;
+
+/* Creates a session for `model`.
+ *   model    in: the model; the session takes a reference of its own.
+ *   options  in, borrowed for the call: NULL for the defaults; otherwise
+ *            struct_size must be set (fields past it take their defaults).
+ *   out      out: one new reference; release with strand_session_release.
+ * Every node is given its kernel here, its attributes are checked and
+ * constant weights are repacked (counted under STRAND_MEMORY_WEIGHTS), so
+ * that a model strand cannot run fails now, never in the middle of a run.
+ * Returns STRAND_E_INVALID_ARGUMENT for NULL model or out, or a struct_size
+ * too small; STRAND_E_MISUSE for a released or foreign model handle;
+ * STRAND_E_UNSUPPORTED naming the node and op without a kernel (for its
+ * opset, or for its input types), or an attribute value strand does not
+ * handle; STRAND_E_MALFORMED_MODEL naming the node and attribute whose
+ * value is invalid; STRAND_E_OUT_OF_MEMORY or STRAND_E_MEMORY_LIMIT.
+ * Thread safety: any. */
+STRAND_API strand_status strand_session_create(strand_model *model,
+                                               const strand_session_options *options,
+                                               strand_session **out);
+
+/* Adds a reference. Returns STRAND_E_INVALID_ARGUMENT for NULL and
+ * STRAND_E_MISUSE for a released or foreign handle. Thread safety: any. */
+STRAND_API strand_status strand_session_retain(strand_session *session);
+
+/* Drops a reference; the last one frees the session, its plans and arenas,
+ * and drops its reference to the model, on the calling thread. Each run in
+ * progress holds a reference of its own, so a release (even the caller's
+ * last) while other threads run the session is safe: the session goes when
+ * the last run returns. NULL is a no-op; a released or foreign handle is
+ * logged and counted as misuse. Thread safety: any. */
+STRAND_API void strand_session_release(strand_session *session);
+
+/* The model the session runs.
+ *   out  out, borrowed: valid while the caller holds a reference to the
+ *        session (take one with strand_model_retain to keep it longer).
+ * Returns STRAND_E_INVALID_ARGUMENT for NULL arguments, STRAND_E_MISUSE for
+ * a released or foreign handle. Thread safety: any. */
+STRAND_API strand_status strand_session_model(const strand_session *session, strand_model **out);
+
+/* Runs the model once.
+ *   input_names   in: n_inputs names of graph inputs (strand_model_input),
+ *                 each once, in any order.
+ *   inputs        in, borrowed for the call: n_inputs tensors, inputs[i] the
+ *                 value of input_names[i]. Every graph input must be given,
+ *                 with the dtype the model declares and a shape that fits
+ *                 its declared one: known dimensions equal, and symbolic
+ *                 ones ("batch") of one size in every input that names them.
+ *   n_inputs      in: the number of graph inputs.
+ *   output_names  in: the outputs wanted, each once, in the order wanted; or
+ *                 NULL for all of them in the model's order. Outputs not
+ *                 asked for, and nodes only they need, are not computed.
+ *   outputs       in/out: n_outputs entries. An entry that is NULL on entry
+ *                 receives a new tensor (one reference for the caller;
+ *                 release with strand_tensor_release). An entry that is not
+ *                 NULL is a tensor of the caller's to be filled in place: its
+ *                 dtype and shape must be exactly the output's, and it stays
+ *                 the caller's (the entry is not changed).
+ *   n_outputs     in: the number of entries in output_names (with NULL
+ *                 output_names: the model's output count).
+ * On failure no entry of `outputs` is changed and nothing leaks; the data
+ * of caller-supplied output tensors may have been partly written.
+ * Returns STRAND_E_INVALID_ARGUMENT for NULL pointers where arrays are
+ * needed, a name given twice, a wrong count, or a caller-supplied output
+ * that shares memory with an input; STRAND_E_MISUSE for a released or
+ * foreign session or tensor handle; STRAND_E_NOT_FOUND naming an input or
+ * output the model does not have; STRAND_E_DTYPE naming the input (or
+ * caller-supplied output), the dtype expected and the dtype given;
+ * STRAND_E_SHAPE naming the input and dimension that do not fit
+ * (`dimension "batch" is 3 in input "x" but 4 in input "y"`), or a
+ * caller-supplied output of the wrong shape, or shapes that a node cannot
+ * take (naming the node); STRAND_E_INVALID_ARGUMENT naming the node for
+ * input data a node cannot take (an index out of range);
+ * STRAND_E_OUT_OF_MEMORY or STRAND_E_MEMORY_LIMIT.
+ * Thread safety: any: many threads may run one session at once.
+ * (Writers of the input tensors' data must not run at the same time, and a
+ * caller-supplied output must not be used by another run at once.) */
+STRAND_API strand_status strand_session_run(strand_session *session,
+                                            const char *const *input_names,
+                                            const strand_tensor *const *inputs, size_t n_inputs,
+                                            const char *const *output_names,
+                                            strand_tensor **outputs, size_t n_outputs);
+
+/* A session's counters since creation, each read atomically. */
+typedef struct strand_session_stats {
+  uint64_t runs;            /* runs that succeeded */
+  uint64_t runs_failed;     /* runs that returned an error after starting */
+  uint64_t planning_runs;   /* runs that planned (the rest used a cached plan) */
+  uint64_t plans_cached;    /* plans in the cache now (at most 16) */
+  uint64_t plans_evicted;   /* plans dropped from the cache to make room */
+  uint64_t arenas;          /* arenas in the pool: the most runs at once so far */
+  uint64_t arena_bytes;     /* bytes of all arenas together */
+  uint64_t weight_bytes;    /* bytes of repacked weights and kernel parameters */
+} strand_session_stats;
+
+/* Fills `out` with the session's counters. Returns STRAND_E_INVALID_ARGUMENT
+ * for NULL arguments, STRAND_E_MISUSE for a released or foreign handle.
+ * Thread safety: any. */
+STRAND_API strand_status strand_session_get_stats(const strand_session *session,
+                                                  strand_session_stats *out);
+
+/* ------------------------------------------------------------------------ */
 /* Threads: the CPU budget and the dispatcher                                */
 /* ------------------------------------------------------------------------ */
 

@@ -4,8 +4,10 @@
 # checking) and UndefinedBehaviorSanitizer. Ends with "TOTAL: N passed, N failed".
 #   scripts/test.sh [PRESET...]   (default: release debug tsan asan ubsan)
 # Then the integration stages: every model of the ONNX backend test data
-# loads or names what it lacks; a corpus of hostile files is refused cleanly
-# under AddressSanitizer; PyTorch exports load with their symbolic batch; the
+# loads or names what it lacks; every ONNX backend node test of an op strand
+# claims passes through `strand check`; a corpus of hostile files is refused cleanly
+# under AddressSanitizer; PyTorch exports load with their symbolic batch and
+# agree with ONNX Runtime at batch 1 and 8; the
 # model-loading fuzzer runs for a minute.
 set -u
 cd "$(dirname "$0")/.."
@@ -46,7 +48,7 @@ for preset in $presets; do
 done
 # ---- integration stages: each counts as one test ------------------------------
 # STRAND_TEST_STAGES selects them (default: all); "none" skips them.
-stages="${STRAND_TEST_STAGES:-suite hostile torch fuzz}"
+stages="${STRAND_TEST_STAGES:-suite conformance hostile torch fuzz}"
 [ "$stages" = none ] && stages=""
 stage() { # NAME COMMAND...: runs a stage, logs it, counts it
   name=$1
@@ -68,6 +70,7 @@ if [ -n "$stages" ]; then
     for s in $stages; do
       case $s in
         suite) stage suite env PYTHON="$venv/bin/python" sh tests/onnx_suite/check_models.sh build/asan ;;
+        conformance) stage conformance sh tests/onnx_suite/check_conformance.sh build/release "$venv/bin/python" ;;
         hostile) stage hostile sh tests/onnx_suite/check_hostile.sh "$venv/bin/python" build/asan ;;
         torch) stage torch sh tests/onnx_suite/check_torch_exports.sh build/release ;;
         fuzz) stage fuzz sh -c 'sh scripts/deps.sh clang && PYTHON="$0/bin/python" sh fuzz/build.sh 60' "$venv" ;;

@@ -162,19 +162,6 @@ struct strand_dispatcher {
 /* The core whose thread the calling thread is, if any. */
 static _Thread_local core *current;
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield");
-#endif
-}
 
 /* Spins for at most `spin_ns` until *value is non-zero; acquire on success. */
 static bool spin_until_set(_Atomic size_t *value, uint64_t spin_ns) {
@@ -182,9 +169,9 @@ static bool spin_until_set(_Atomic size_t *value, uint64_t spin_ns) {
   for (unsigned i = 0;; i++) {
     if (atomic_load_explicit(value, memory_order_acquire) != 0) return true;
     if (spin_ns == 0) return false;
-    cpu_relax();
+    strand__cpu_relax();
     if ((i & 63) == 63) {
-      uint64_t t = now_ns();
+      uint64_t t = strand__now_ns();
       if (deadline == 0) deadline = t + spin_ns;
       else if (t > deadline) return false;
     }
@@ -248,20 +235,20 @@ static void *dispatcher_main(void *arg) {
         t->next = c->free_posts; /* back to the free list before fn runs */
         c->free_posts = t;
         pthread_mutex_unlock(&c->lock);
-        uint64_t start = now_ns();
+        uint64_t start = strand__now_ns();
         record(&c->wait, start - accepted);
         fn(post_arg);
-        record(&c->run_time, now_ns() - start);
+        record(&c->run_time, strand__now_ns() - start);
         atomic_fetch_add_explicit(&c->posts_run, 1, memory_order_relaxed);
         pthread_mutex_lock(&c->lock);
       } else {
         run_task *r = (run_task *)t;
         pthread_mutex_unlock(&c->lock);
-        uint64_t start = now_ns();
+        uint64_t start = strand__now_ns();
         record(&c->wait, start - accepted);
         strand__fail(STRAND_OK, "%s", ""); /* so that fn's own failure text stands out */
         strand_status result = t->fn.run(t->arg);
-        record(&c->run_time, now_ns() - start);
+        record(&c->run_time, strand__now_ns() - start);
         atomic_fetch_add_explicit(&c->runs, 1, memory_order_relaxed);
         if (result != STRAND_OK) {
           const char *text = strand_errmsg();
@@ -421,9 +408,9 @@ void strand_dispatcher_release(strand_dispatcher *dispatcher) {
 
 /* A run made on the dispatcher's own thread. */
 static strand_status run_inline(core *c, strand_dispatcher_run_fn fn, void *arg) {
-  uint64_t start = now_ns();
+  uint64_t start = strand__now_ns();
   strand_status result = fn(arg);
-  record(&c->run_time, now_ns() - start);
+  record(&c->run_time, strand__now_ns() - start);
   atomic_fetch_add_explicit(&c->runs, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&c->runs_inline, 1, memory_order_relaxed);
   return result;
@@ -468,7 +455,7 @@ strand_status strand_dispatcher_run(strand_dispatcher *dispatcher, strand_dispat
     strand__object_release(&dispatcher->header);
     return st;
   }
-  r.base.accepted_ns = now_ns();
+  r.base.accepted_ns = strand__now_ns();
   enqueue(c, &r.base);
   pthread_mutex_unlock(&c->lock);
 
@@ -505,7 +492,7 @@ strand_status strand_dispatcher_post(strand_dispatcher *dispatcher, strand_dispa
   if (st != STRAND_OK) return st;
   if (!fn) return strand__fail(STRAND_E_INVALID_ARGUMENT, "%s: fn is NULL", fname);
   core *c = dispatcher->core;
-  uint64_t accepted = now_ns();
+  uint64_t accepted = strand__now_ns();
   pthread_mutex_lock(&c->lock);
   if (c->stopping || c->depth >= c->capacity) {
     bool stopped = c->stopping;

@@ -123,7 +123,11 @@ static strand_status build_tables(onnx_arena *arena, strand_model *m) {
     }
     strand_op_info *op = &m->ops[m->n_ops - 1];
     op->count++;
-    if (!n->folded && !strand__kernel_supported(n->domain, n->op_type, n->opset))
+    /* Main-graph nodes are checked with their input dtypes too (a Gemm over
+     * int64 weights has no kernel); subgraph nodes by op and opset. */
+    bool in_main = n >= g->nodes && n < g->nodes + g->n_nodes;
+    if (!n->folded && !(in_main ? strand__kernel_supported_node(g, n)
+                                : strand__kernel_supported(n->domain, n->op_type, n->opset)))
       op->supported = 0;
   }
   for (size_t i = 0; i < m->n_ops; i++) m->n_unsupported += !m->ops[i].supported;

@@ -281,19 +281,6 @@ bool strand__thread_pool_is_worker(void) { return is_worker; }
 
 /* ---- spinning ------------------------------------------------------------------ */
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield");
-#endif
-}
 
 /* Spins for at most spin_ns until *value != 0 (want_zero false) or == 0
  * (want_zero true); tells whether that happened. Acquire on success. */
@@ -302,9 +289,9 @@ static bool spin_for(_Atomic unsigned *value, bool want_zero) {
   for (unsigned i = 0;; i++) {
     if ((atomic_load_explicit(value, memory_order_acquire) == 0) == want_zero) return true;
     if (spin_ns == 0) return false;
-    cpu_relax();
+    strand__cpu_relax();
     if ((i & 63) == 63) {
-      uint64_t t = now_ns();
+      uint64_t t = strand__now_ns();
       if (deadline == 0) deadline = t + spin_ns;
       else if (t > deadline) return false;
     }

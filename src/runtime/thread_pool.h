@@ -12,6 +12,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 
 /* One task of a parallel loop: `task` is in [0, n_tasks). */
 typedef void (*strand__task_fn)(void *ctx, size_t task);
@@ -53,5 +55,21 @@ unsigned strand__cgroup_limit(const char *proc_self_cgroup, const char *root);
  * calling thread is one of them. */
 unsigned strand__thread_pool_workers(void);
 bool strand__thread_pool_is_worker(void);
+
+/* Monotonic time in nanoseconds, for spin deadlines and latency figures. */
+static inline uint64_t strand__now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Tells the CPU this thread is spinning (a pause), letting its sibling run. */
+static inline void strand__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
 
 #endif /* STRAND_THREAD_POOL_H */

@@ -15,6 +15,8 @@ static const command commands[] = {
     {"demo", strand_cmd_demo,
      "objects made and released across threads, with the memory and leak report"},
     {"info", strand_cmd_info, "describe a model: inputs, outputs, opsets, ops, parameters"},
+    {"run", strand_cmd_run, "run a model once on inputs from files or random values"},
+    {"check", strand_cmd_check, "run ONNX test-data directories and compare outputs"},
 };
 
 static void usage(FILE *out) {

@@ -1,0 +1,460 @@
+/*
+ * recurrent.c — LSTM and GRU (forward, reverse, bidirectional; both
+ * layouts; sequence_lens; initial states; peepholes; clip; the activation
+ * functions ONNX lists).
+ *
+ * Per direction, the input projection of every time step is one GEMM
+ * (X · Wᵀ for all steps at once, with W packed at session creation when it
+ * is a constant); each step then adds H_{t-1} · Rᵀ (R packed too) and
+ * applies the gate equations row by row. Rows past a batch entry's
+ * sequence length keep their state and write zeros to Y.
+ */
+#include "kernels/kernels_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- activation functions ------------------------------------------------------ */
+
+typedef enum rnn_fn {
+  FN_SIGMOID, FN_TANH, FN_RELU, FN_HARD_SIGMOID, FN_LEAKY_RELU, FN_AFFINE, FN_SCALED_TANH,
+  FN_THRESHOLDED_RELU, FN_ELU, FN_SOFTSIGN, FN_SOFTPLUS
+} rnn_fn;
+
+typedef struct rnn_activation {
+  rnn_fn fn;
+  float alpha, beta;
+} rnn_activation;
+
+static float apply(const rnn_activation *a, float x) {
+  switch (a->fn) {
+  case FN_SIGMOID: return x >= 0 ? 1 / (1 + expf(-x)) : expf(x) / (1 + expf(x));
+  case FN_TANH: return tanhf(x);
+  case FN_RELU: return x < 0 ? 0 : x;
+  case FN_HARD_SIGMOID: {
+    float v = a->alpha * x + a->beta;
+    return v < 0 ? 0 : v > 1 ? 1 : v;
+  }
+  case FN_LEAKY_RELU: return x < 0 ? a->alpha * x : x;
+  case FN_AFFINE: return a->alpha * x + a->beta;
+  case FN_SCALED_TANH: return a->alpha * tanhf(a->beta * x);
+  case FN_THRESHOLDED_RELU: return x > a->alpha ? x : 0;
+  case FN_ELU: return x < 0 ? a->alpha * (expf(x) - 1) : x;
+  case FN_SOFTSIGN: return x / (1 + fabsf(x));
+  case FN_SOFTPLUS: return x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x));
+  }
+  return x;
+}
+
+typedef struct fn_name {
+  const char *name;
+  rnn_fn fn;
+  bool alpha, beta;
+  float default_alpha, default_beta;
+} fn_name;
+
+static const fn_name fn_names[] = {
+    {"Sigmoid", FN_SIGMOID, false, false, 0, 0},
+    {"Tanh", FN_TANH, false, false, 0, 0},
+    {"Relu", FN_RELU, false, false, 0, 0},
+    {"HardSigmoid", FN_HARD_SIGMOID, true, true, 0.2f, 0.5f},
+    {"LeakyRelu", FN_LEAKY_RELU, true, false, 0.01f, 0},
+    {"Affine", FN_AFFINE, true, true, 1.0f, 0},
+    {"ScaledTanh", FN_SCALED_TANH, true, true, 1.0f, 1.0f},
+    {"ThresholdedRelu", FN_THRESHOLDED_RELU, true, false, 1.0f, 0},
+    {"Elu", FN_ELU, true, false, 1.0f, 0},
+    {"Softsign", FN_SOFTSIGN, false, false, 0, 0},
+    {"Softplus", FN_SOFTPLUS, false, false, 0, 0},
+};
+
+#define RNN_MAX_FNS 6 /* 3 per direction (LSTM), two directions */
+
+/* ---- parameters -------------------------------------------------------------------- */
+
+typedef struct rnn_params {
+  bool lstm;
+  size_t gates;        /* 4 (LSTM: i, o, f, c) or 3 (GRU: z, r, h) */
+  size_t directions;   /* 1 or 2 */
+  bool reverse;        /* a single direction, reversed */
+  bool batch_first;    /* layout 1 */
+  bool input_forget;   /* LSTM: f = 1 - i */
+  bool linear_before_reset; /* GRU */
+  float clip;          /* 0: none */
+  int64_t hidden;
+  rnn_activation fns[RNN_MAX_FNS]; /* f, g(, h) per direction */
+  const void *w_packed[2];         /* per direction: W_dᵀ packed, or NULL */
+  const void *r_packed[2];         /* LSTM: R_dᵀ; GRU: R_d's z and r rows */
+  const void *rh_packed[2];        /* GRU: R_d's h rows */
+} rnn_params;
+
+static strand_status read_activations(kernel_prepare *p, rnn_params *params, size_t per_direction) {
+  const onnx_attr *names = graph_node_attr(p->node, "activations");
+  const onnx_attr *alphas = graph_node_attr(p->node, "activation_alpha");
+  const onnx_attr *betas = graph_node_attr(p->node, "activation_beta");
+  size_t want = per_direction * params->directions;
+  if (names && (names->type != ONNX_ATTR_STRINGS || names->count != want))
+    return strand__fail(STRAND_E_MALFORMED_MODEL, "attribute \"activations\" must list %zu "
+                        "functions", want);
+  if ((alphas && alphas->type != ONNX_ATTR_FLOATS) || (betas && betas->type != ONNX_ATTR_FLOATS))
+    return strand__fail(STRAND_E_MALFORMED_MODEL, "attributes \"activation_alpha\" and "
+                        "\"activation_beta\" must be lists of floats");
+  static const char *const lstm_defaults[3] = {"Sigmoid", "Tanh", "Tanh"};
+  static const char *const gru_defaults[2] = {"Sigmoid", "Tanh"};
+  size_t next_alpha = 0, next_beta = 0;
+  for (size_t i = 0; i < want; i++) {
+    const char *name = names ? names->strings[i].data
+                             : (params->lstm ? lstm_defaults[i % 3] : gru_defaults[i % 2]);
+    size_t f = 0;
+    while (f < sizeof fn_names / sizeof fn_names[0] && strcmp(fn_names[f].name, name) != 0) f++;
+    if (f == sizeof fn_names / sizeof fn_names[0])
+      return strand__fail(STRAND_E_UNSUPPORTED, "activation function \"%s\" is not handled", name);
+    rnn_activation *a = &params->fns[i];
+    a->fn = fn_names[f].fn;
+    a->alpha = fn_names[f].default_alpha;
+    a->beta = fn_names[f].default_beta;
+    if (fn_names[f].alpha && alphas && next_alpha < alphas->count) a->alpha = alphas->floats[next_alpha++];
+    if (fn_names[f].beta && betas && next_beta < betas->count) a->beta = betas->floats[next_beta++];
+  }
+  return STRAND_OK;
+}
+
+/* Packs rows [row0, row0 + rows) of constant matrix m (of `cols` columns)
+ * transposed: op(B) = those rowsᵀ, cols × rows. */
+static strand_status pack_rows(kernel_prepare *p, const float *m, size_t row0, size_t rows,
+                               size_t cols, const void **out) {
+  size_t bytes;
+  if (!strand__gemm_pack_b_size(NULL, cols, rows, &bytes))
+    return strand__fail(STRAND_E_UNSUPPORTED, "weights of %zu×%zu are too large to pack", rows, cols);
+  void *mem;
+  strand_status st = kernel_alloc(p, bytes, STRAND_MEMORY_WEIGHTS, &mem);
+  if (st) return st;
+  strand__gemm_pack_b(NULL, true, cols, rows, m + row0 * cols, cols, mem);
+  *out = mem;
+  return STRAND_OK;
+}
+
+static strand_status prepare_rnn(kernel_prepare *p, void **out, bool lstm) {
+  rnn_params *params;
+  strand_status st = kernel_alloc(p, sizeof *params, STRAND_MEMORY_OTHER, out);
+  if (st) return st;
+  params = *out;
+  params->lstm = lstm;
+  params->gates = lstm ? 4 : 3;
+  const char *direction;
+  int64_t layout = 0, input_forget = 0, lbr = 0;
+  st = kernel_attr_string(p->node, "direction", "forward", &direction);
+  if (!st) st = kernel_attr_int(p->node, "hidden_size", -1, &params->hidden);
+  if (!st) st = kernel_attr_int(p->node, "layout", 0, &layout);
+  if (!st) st = kernel_attr_int(p->node, "input_forget", 0, &input_forget);
+  if (!st) st = kernel_attr_int(p->node, "linear_before_reset", 0, &lbr);
+  if (!st) st = kernel_attr_float(p->node, "clip", 0.0f, &params->clip);
+  if (st) return st;
+  if (strcmp(direction, "forward") == 0) params->directions = 1;
+  else if (strcmp(direction, "reverse") == 0) params->directions = 1, params->reverse = true;
+  else if (strcmp(direction, "bidirectional") == 0) params->directions = 2;
+  else
+    return strand__fail(STRAND_E_MALFORMED_MODEL, "attribute \"direction\" is \"%s\"", direction);
+  if (params->clip < 0)
+    return strand__fail(STRAND_E_MALFORMED_MODEL, "attribute \"clip\" is %g", (double)params->clip);
+  params->batch_first = layout != 0;
+  params->input_forget = input_forget != 0;
+  params->linear_before_reset = lbr != 0;
+  st = read_activations(p, params, lstm ? 3 : 2);
+  if (st) return st;
+  /* Pack constant W and R. */
+  const onnx_tensor *w = kernel_constant_input(p, 1), *r = kernel_constant_input(p, 2);
+  int64_t h = params->hidden;
+  size_t g = params->gates;
+  if (h > 0 && w && w->dtype == STRAND_DTYPE_FLOAT32 && w->rank == 3 &&
+      w->dims[0] == (int64_t)params->directions && w->dims[1] == (int64_t)g * h && w->count)
+    for (size_t d = 0; d < params->directions && !st; d++)
+      st = pack_rows(p, (const float *)w->data + d * (size_t)w->dims[1] * (size_t)w->dims[2], 0,
+                     g * (size_t)h, (size_t)w->dims[2], &params->w_packed[d]);
+  if (st) return st;
+  if (h > 0 && r && r->dtype == STRAND_DTYPE_FLOAT32 && r->rank == 3 &&
+      r->dims[0] == (int64_t)params->directions && r->dims[1] == (int64_t)g * h && r->dims[2] == h)
+    for (size_t d = 0; d < params->directions && !st; d++) {
+      const float *rd = (const float *)r->data + d * (size_t)(g * h * h);
+      size_t first = lstm ? g : 2;
+      st = pack_rows(p, rd, 0, first * (size_t)h, (size_t)h, &params->r_packed[d]);
+      if (!st && !lstm) st = pack_rows(p, rd, 2 * (size_t)h, (size_t)h, (size_t)h, &params->rh_packed[d]);
+    }
+  return st;
+}
+
+static strand_status prepare_lstm(kernel_prepare *p, void **out) { return prepare_rnn(p, out, true); }
+static strand_status prepare_gru(kernel_prepare *p, void **out) { return prepare_rnn(p, out, false); }
+
+static bool accepts_rnn(const strand_dtype *d, size_t n) {
+  if (n < 3) return false;
+  for (size_t i = 0; i < n; i++) {
+    if (i == 4) {
+      if (!kernel_dtype_in(d[i], KERNEL_DT(INT32))) return false;
+    } else if (!kernel_dtype_in(d[i], KERNEL_DT(FLOAT32))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/* ---- shapes -------------------------------------------------------------------------- */
+
+typedef struct rnn_shape {
+  size_t seq, batch, input, hidden, dirs, gates;
+} rnn_shape;
+
+static strand_status check_dims(const kernel_tensor *t, const char *name, size_t rank,
+                                const int64_t *want) {
+  bool ok = t->rank == rank;
+  for (size_t i = 0; i < rank && ok; i++) ok = t->dims[i] == want[i];
+  if (ok) return STRAND_OK;
+  kernel_tensor w = {.rank = rank};
+  memcpy(w.dims, want, rank * sizeof(int64_t));
+  char a[160], b[160];
+  return strand__fail(STRAND_E_SHAPE, "%s has shape %s, expected %s", name,
+                      kernel_shape_text(t, a, sizeof a), kernel_shape_text(&w, b, sizeof b));
+}
+
+static strand_status rnn_shape_of(const kernel_call *c, rnn_shape *s) {
+  const rnn_params *p = c->params;
+  const kernel_tensor *x = c->inputs[0], *w = c->inputs[1], *r = c->inputs[2];
+  char sx[160];
+  if (x->rank != 3)
+    return strand__fail(STRAND_E_SHAPE, "X %s must have 3 dimensions",
+                        kernel_shape_text(x, sx, sizeof sx));
+  if (p->hidden < 1)
+    return strand__fail(STRAND_E_MALFORMED_MODEL, "attribute \"hidden_size\" is missing or < 1");
+  s->seq = (size_t)x->dims[p->batch_first ? 1 : 0];
+  s->batch = (size_t)x->dims[p->batch_first ? 0 : 1];
+  s->input = (size_t)x->dims[2];
+  s->hidden = (size_t)p->hidden;
+  s->dirs = p->directions;
+  s->gates = p->gates;
+  int64_t d = (int64_t)s->dirs, gh = (int64_t)(s->gates * s->hidden), h = p->hidden,
+          b = (int64_t)s->batch;
+  strand_status st = check_dims(w, "W", 3, (int64_t[]){d, gh, (int64_t)s->input});
+  if (!st) st = check_dims(r, "R", 3, (int64_t[]){d, gh, h});
+  const kernel_tensor *bias = kernel_input(c, 3), *lens = kernel_input(c, 4);
+  if (!st && bias) st = check_dims(bias, "B", 2, (int64_t[]){d, 2 * gh});
+  if (!st && lens) st = check_dims(lens, "sequence_lens", 1, (int64_t[]){b});
+  int64_t state[3] = {p->batch_first ? b : d, p->batch_first ? d : b, h};
+  for (size_t k = 5; k < 7 && !st; k++) {
+    const kernel_tensor *t = kernel_input(c, k);
+    if (t && (k == 5 || p->lstm)) st = check_dims(t, k == 5 ? "initial_h" : "initial_c", 3, state);
+  }
+  const kernel_tensor *peep = p->lstm ? kernel_input(c, 7) : NULL;
+  if (!st && peep) st = check_dims(peep, "P", 2, (int64_t[]){d, 3 * h});
+  if (!st && lens)
+    for (size_t i = 0; i < s->batch; i++) {
+      int32_t len = ((const int32_t *)lens->data)[i];
+      if (len < 0 || (size_t)len > s->seq)
+        return strand__fail(STRAND_E_INVALID_ARGUMENT, "sequence_lens[%zu] is %d for %zu steps", i,
+                            len, s->seq);
+    }
+  return st;
+}
+
+static strand_status infer_rnn(const kernel_call *c) {
+  const rnn_params *p = c->params;
+  rnn_shape s;
+  strand_status st = rnn_shape_of(c, &s);
+  if (st) return st;
+  int64_t seq = (int64_t)s.seq, b = (int64_t)s.batch, d = (int64_t)s.dirs, h = (int64_t)s.hidden;
+  int64_t y[4] = {seq, d, b, h}, yb[4] = {b, seq, d, h}, state[3] = {d, b, h}, stateb[3] = {b, d, h};
+  if (kernel_output(c, 0)) kernel_set_shape(c->outputs[0], STRAND_DTYPE_FLOAT32, 4, p->batch_first ? yb : y);
+  for (size_t k = 1; k < c->n_outputs && k < 3; k++)
+    if (kernel_output(c, k))
+      kernel_set_shape(c->outputs[k], STRAND_DTYPE_FLOAT32, 3, p->batch_first ? stateb : state);
+  return STRAND_OK;
+}
+
+/* Scratch: the input projections of all steps, H and C, a step's gate
+ * products, and the GEMM's own. */
+typedef struct rnn_scratch {
+  size_t xw, h, cell, step, gemm;
+} rnn_scratch;
+
+static size_t round64(size_t x) { return (x + 63) & ~(size_t)63; }
+
+static void scratch_layout(const kernel_call *c, const rnn_shape *s, rnn_scratch *out) {
+  size_t gh = s->gates * s->hidden;
+  out->xw = round64(s->seq * s->batch * gh * sizeof(float));
+  out->h = round64(s->batch * s->hidden * sizeof(float));
+  out->cell = out->h;
+  out->step = round64(s->batch * gh * sizeof(float)) + out->h; /* + GRU's r ⊙ H */
+  size_t a = kernel_gemm_scratch(NULL, s->seq * s->batch, gh, s->input, true, c->threads);
+  size_t b = kernel_gemm_scratch(NULL, s->batch, gh, s->hidden, true, c->threads);
+  size_t a2 = kernel_gemm_scratch(NULL, s->seq * s->batch, gh, s->input, false, c->threads);
+  size_t b2 = kernel_gemm_scratch(NULL, s->batch, gh, s->hidden, false, c->threads);
+  size_t m = a > b ? a : b;
+  m = m > a2 ? m : a2;
+  out->gemm = m > b2 ? m : b2;
+}
+
+static size_t scratch_rnn(const kernel_call *c) {
+  rnn_shape s;
+  if (rnn_shape_of(c, &s)) return 0;
+  rnn_scratch l;
+  scratch_layout(c, &s, &l);
+  return l.xw + l.h + l.cell + l.step + l.gemm;
+}
+
+/* ---- running -------------------------------------------------------------------------- */
+
+static float clipped(float x, float clip) {
+  if (clip <= 0) return x;
+  return x < -clip ? -clip : x > clip ? clip : x;
+}
+
+typedef struct rnn_run {
+  const kernel_call *c;
+  const rnn_params *p;
+  const rnn_shape *s;
+  unsigned char *gemm_scratch;
+  size_t gemm_size;
+} rnn_run;
+
+/* C = A · op(B) (+ C when beta), with B either packed or rows of a raw
+ * matrix (rows [row0, row0+n) of m, `cols` wide, transposed). */
+static void product(const rnn_run *r, size_t m, size_t n, size_t k, const float *a, size_t lda,
+                    const void *packed, const float *raw, size_t ldb, float beta, float *out,
+                    size_t ldc) {
+  kernel_gemm g = {NULL, false, true, m, n, k, 1.0f, beta, a, lda ? lda : 1, raw, ldb ? ldb : 1,
+                   packed, out, ldc ? ldc : 1, NULL};
+  kernel_gemm_run(&g, r->c->threads, r->gemm_scratch, r->gemm_size);
+}
+
+static void run_direction(const rnn_run *r, size_t dir, bool backwards, float *xw, float *h,
+                          float *cell, float *step) {
+  const kernel_call *c = r->c;
+  const rnn_params *p = r->p;
+  const rnn_shape *s = r->s;
+  const size_t H = s->hidden, B = s->batch, T = s->seq, G = s->gates, GH = G * H;
+  const float *x = c->inputs[0]->data;
+  const float *w = (const float *)c->inputs[1]->data + dir * GH * s->input;
+  const float *rm = (const float *)c->inputs[2]->data + dir * GH * H;
+  const kernel_tensor *bias = kernel_input(c, 3), *lens = kernel_input(c, 4);
+  const kernel_tensor *h0 = kernel_input(c, 5), *c0 = p->lstm ? kernel_input(c, 6) : NULL;
+  const kernel_tensor *peep = p->lstm ? kernel_input(c, 7) : NULL;
+  const float *wb = bias ? (const float *)bias->data + dir * 2 * GH : NULL;
+  const float *rb = wb ? wb + GH : NULL;
+  const float *pi = peep ? (const float *)peep->data + dir * 3 * H : NULL;
+  const rnn_activation *f = &p->fns[dir * (p->lstm ? 3 : 2)], *g = f + 1, *hf = f + 2;
+  kernel_tensor *y = kernel_output(c, 0), *yh = kernel_output(c, 1), *yc = kernel_output(c, 2);
+
+  /* Input projections of all steps; rows in X's own order. */
+  product(r, T * B, GH, s->input, x, s->input, p->w_packed[dir], w, s->input, 0.0f, xw, GH);
+  /* Initial state. */
+  for (size_t b = 0; b < B; b++)
+    for (size_t i = 0; i < H; i++) {
+      size_t at = p->batch_first ? (b * s->dirs + dir) * H + i : (dir * B + b) * H + i;
+      h[b * H + i] = h0 ? ((const float *)h0->data)[at] : 0.0f;
+      if (p->lstm) cell[b * H + i] = c0 ? ((const float *)c0->data)[at] : 0.0f;
+    }
+  float *gates = step, *rh = step + round64(B * GH * sizeof(float)) / sizeof(float);
+  for (size_t n = 0; n < T; n++) {
+    size_t t = backwards ? T - 1 - n : n;
+    /* H_{t-1} · Rᵀ: all gates (LSTM) or z and r (GRU). */
+    size_t first = p->lstm ? GH : 2 * H;
+    product(r, B, first, H, h, H, p->r_packed[dir], rm, H, 0.0f, gates, GH);
+    if (!p->lstm && p->linear_before_reset)
+      product(r, B, H, H, h, H, p->rh_packed[dir], rm + 2 * H * H, H, 0.0f, gates + 2 * H, GH);
+    for (size_t b = 0; b < B; b++) {
+      bool active = !lens || (size_t)((const int32_t *)lens->data)[b] > t;
+      const float *xr = xw + (p->batch_first ? b * T + t : t * B + b) * GH;
+      float *gr = gates + b * GH, *hb = h + b * H;
+      size_t yat = p->batch_first ? ((b * T + t) * s->dirs + dir) * H : ((t * s->dirs + dir) * B + b) * H;
+      if (!active) {
+        if (y) memset((float *)y->data + yat, 0, H * sizeof(float));
+        if (!p->lstm) memset(rh + b * H, 0, H * sizeof(float)); /* read by the next product */
+        continue;
+      }
+      if (p->lstm) {
+        float *cb = cell + b * H;
+        for (size_t i = 0; i < H; i++) {
+          float gi = xr[i] + gr[i], go = xr[H + i] + gr[H + i], gf = xr[2 * H + i] + gr[2 * H + i],
+                gc = xr[3 * H + i] + gr[3 * H + i];
+          if (wb) {
+            gi += wb[i] + rb[i];
+            go += wb[H + i] + rb[H + i];
+            gf += wb[2 * H + i] + rb[2 * H + i];
+            gc += wb[3 * H + i] + rb[3 * H + i];
+          }
+          float prev = cb[i];
+          if (pi) {
+            gi += pi[i] * prev;
+            gf += pi[2 * H + i] * prev;
+          }
+          float it = apply(f, clipped(gi, p->clip));
+          float ft = p->input_forget ? 1 - it : apply(f, clipped(gf, p->clip));
+          float ct = apply(g, clipped(gc, p->clip));
+          float cnew = ft * prev + it * ct;
+          if (pi) go += pi[H + i] * cnew;
+          float ot = apply(f, clipped(go, p->clip));
+          cb[i] = cnew;
+          hb[i] = ot * apply(hf, cnew);
+        }
+      } else {
+        float *rhb = rh + b * H;
+        for (size_t i = 0; i < H; i++) {
+          float gz = xr[i] + gr[i], gr_ = xr[H + i] + gr[H + i];
+          if (wb) {
+            gz += wb[i] + rb[i];
+            gr_ += wb[H + i] + rb[H + i];
+          }
+          gr[i] = apply(f, clipped(gz, p->clip));       /* z */
+          gr[H + i] = apply(f, clipped(gr_, p->clip));  /* r */
+          rhb[i] = gr[H + i] * hb[i];
+        }
+      }
+      if (y && p->lstm) memcpy((float *)y->data + yat, hb, H * sizeof(float));
+    }
+    if (p->lstm) continue;
+    /* GRU: the candidate needs r first. */
+    if (!p->linear_before_reset)
+      product(r, B, H, H, rh, H, p->rh_packed[dir], rm + 2 * H * H, H, 0.0f, gates + 2 * H, GH);
+    for (size_t b = 0; b < B; b++) {
+      bool active = !lens || (size_t)((const int32_t *)lens->data)[b] > t;
+      if (!active) continue;
+      const float *xr = xw + (p->batch_first ? b * T + t : t * B + b) * GH;
+      float *gr = gates + b * GH, *hb = h + b * H;
+      size_t yat = p->batch_first ? ((b * T + t) * s->dirs + dir) * H : ((t * s->dirs + dir) * B + b) * H;
+      for (size_t i = 0; i < H; i++) {
+        float hh = gr[2 * H + i];
+        if (p->linear_before_reset) hh = gr[H + i] * (hh + (rb ? rb[2 * H + i] : 0));
+        else if (rb) hh += rb[2 * H + i];
+        hh += xr[2 * H + i] + (wb ? wb[2 * H + i] : 0);
+        float ht = apply(g, clipped(hh, p->clip)), z = gr[i];
+        hb[i] = (1 - z) * ht + z * hb[i];
+      }
+      if (y) memcpy((float *)y->data + yat, hb, H * sizeof(float));
+    }
+  }
+  /* Final states. */
+  for (size_t b = 0; b < B; b++) {
+    size_t at = p->batch_first ? (b * s->dirs + dir) * H : (dir * B + b) * H;
+    if (yh) memcpy((float *)yh->data + at, h + b * H, H * sizeof(float));
+    if (yc) memcpy((float *)yc->data + at, cell + b * H, H * sizeof(float));
+  }
+}
+
+static strand_status run_rnn(const kernel_call *c) {
+  const rnn_params *p = c->params;
+  rnn_shape s;
+  strand_status st = rnn_shape_of(c, &s);
+  if (st) return st;
+  rnn_scratch l;
+  scratch_layout(c, &s, &l);
+  unsigned char *base = c->scratch;
+  rnn_run r = {c, p, &s, base + l.xw + l.h + l.cell + l.step, c->scratch_size - (l.xw + l.h + l.cell + l.step)};
+  if (s.batch == 0 || s.hidden == 0) return STRAND_OK;
+  for (size_t dir = 0; dir < s.dirs; dir++)
+    run_direction(&r, dir, p->reverse || dir == 1, (float *)base, (float *)(base + l.xw),
+                  (float *)(base + l.xw + l.h), (float *)(base + l.xw + l.h + l.cell));
+  return STRAND_OK;
+}
+
+const kernel_def kernel_LSTM = {"LSTM", "", 7, KERNEL_OPSET_MAX, 0, 0, accepts_rnn, prepare_lstm, infer_rnn,
+                                scratch_rnn, run_rnn};
+const kernel_def kernel_GRU = {"GRU", "", 7, KERNEL_OPSET_MAX, 0, 0, accepts_rnn, prepare_gru, infer_rnn,
+                               scratch_rnn, run_rnn};

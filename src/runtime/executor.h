@@ -1,0 +1,181 @@
+/*
+ * executor.h — the session object and what its three files share:
+ *   session.c   the public object: creation (a kernel for every node,
+ *               prepared), run arguments, the plan cache, the arena pool;
+ *   plan.c      execution plans: their keys and the arena layout built from
+ *               a planning run's record;
+ *   executor.c  running nodes: the planning run and the planned run.
+ *
+ * A session is immutable after creation except for its plan cache and its
+ * pool of run contexts, both under `lock`, which is held only to look up,
+ * insert or move an entry, never while a kernel runs. Plans are immutable
+ * once built and reference-counted (a run may use a plan the cache has
+ * just evicted).
+ */
+#ifndef STRAND_RUNTIME_EXECUTOR_H
+#define STRAND_RUNTIME_EXECUTOR_H
+
+#include "runtime/runtime_internal.h"
+
+#include "core/tensor_internal.h"
+#include "kernels/kernels_internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define SESSION_MAX_PLANS 16
+#define SESSION_ALIGNMENT 64
+
+typedef struct session_node {
+  const kernel_def *kernel; /* NULL: never run (folded at load, or fused into its producer) */
+  void *params;
+  const int32_t *outputs;   /* the values the node writes: graph_node's, except that a
+                               producer that absorbed an activation writes its output */
+} session_node;
+
+/* How a run obtains a value's memory. */
+typedef enum plan_place {
+  PLAN_NONE = 0,   /* not computed by this plan (not needed, or not a node output) */
+  PLAN_ARENA = 1,  /* at `offset` in the arena */
+  PLAN_OUTPUT = 2  /* in the output tensor of the run's slot that asks for it */
+} plan_place;
+
+typedef struct plan_value {
+  uint8_t place;   /* plan_place */
+  uint8_t dtype;   /* strand_dtype */
+  uint8_t rank;
+  uint32_t dims_at; /* first dim in plan->dims */
+  size_t count;
+  size_t offset;   /* PLAN_ARENA: byte offset, a multiple of SESSION_ALIGNMENT */
+} plan_value;
+
+typedef struct plan_step {
+  uint32_t node;         /* index in graph->nodes */
+  size_t scratch_offset; /* in the arena */
+  size_t scratch_size;
+} plan_step;
+
+typedef struct plan {
+  atomic_size_t refs;
+  size_t bytes;       /* of the one allocation holding all of it (OTHER) */
+  uint64_t hash;
+  size_t key_length;
+  int64_t *key;       /* see plan_key */
+  size_t arena_size;
+  size_t n_steps;
+  plan_step *steps;
+  plan_value *values; /* graph->n_values */
+  int64_t *dims;
+} plan;
+
+/* A symbolic dimension bound during one run. */
+typedef struct run_symbol {
+  const char *name;
+  int64_t value;
+  const char *input; /* the input that bound it */
+} run_symbol;
+
+/* Everything one run needs besides its plan; pooled by the session. The
+ * fixed part is one allocation (SCRATCH) made for the session's graph; the
+ * arena grows to the largest plan the context has run. */
+typedef struct run_context {
+  struct run_context *next; /* in the pool's free list */
+  size_t bytes;             /* of the fixed part */
+  kernel_tensor *views;     /* per value */
+  const kernel_tensor **ins;
+  kernel_tensor **outs;
+  strand_dtype *dtypes;     /* a node's input dtypes, for kernel_def.accepts */
+  const strand_tensor **bound; /* per graph input (graph->inputs order) */
+  int32_t *slot_value;      /* per output slot: the value it asks for */
+  int32_t *value_slot;      /* per value: the first slot asking for it, or -1 */
+  strand_tensor **slot_tensor; /* per slot: the tensor it fills */
+  bool *slot_made;          /* per slot: the tensor was made by this run */
+  void **slot_temp;         /* per slot: aligned stand-in for a misaligned tensor */
+  void **input_temp;        /* per graph input: aligned copy of misaligned data */
+  run_symbol *symbols;
+  size_t n_symbols;
+  int64_t *key;             /* the plan key being looked up */
+  size_t key_length;
+  /* planning runs */
+  void **buffers;           /* per value: memory from the seam */
+  size_t *buffer_sizes;
+  uint32_t *uses;           /* per value: consumers still to run */
+  uint32_t *first_step;     /* per value: the step that defines it */
+  uint32_t *last_step;      /* per value: the last step that reads it */
+  bool *node_needed;        /* per node */
+  bool *value_needed;       /* per value */
+  size_t *step_scratch;     /* per step: scratch bytes */
+  uint32_t *step_node;      /* per step: node index */
+  /* the arena */
+  void *arena;
+  size_t arena_size;
+} run_context;
+
+struct strand_session {
+  strand__object header;
+  strand_model *model;
+  const graph *graph;
+  unsigned intra_op_threads; /* 0: the budget */
+  session_node *nodes;       /* per node of graph */
+  struct kernel_block *blocks;
+  size_t weight_bytes;
+  bool cacheable;            /* shapes depend on input shapes only */
+  size_t max_node_inputs, max_node_outputs;
+  size_t max_symbols;        /* dims of all graph inputs */
+  size_t max_key_length;
+  kernel_tensor *templates;  /* per value: constants filled in */
+
+  pthread_mutex_t lock;      /* guards plans, n_plans, pool, pool counts */
+  plan *plans[SESSION_MAX_PLANS]; /* most recently used first */
+  size_t n_plans;
+  run_context *pool;
+  uint64_t contexts, arena_bytes;
+
+  atomic_uint_fast64_t runs, runs_failed, planning_runs, plans_evicted;
+};
+
+/* The state of one call to strand_session_run. */
+typedef struct run_call {
+  strand_session *session;
+  run_context *ctx;
+  size_t n_slots;
+  strand_tensor **outputs; /* the caller's array */
+  unsigned threads;
+  const void *site;        /* for tensors made by the run */
+} run_call;
+
+/* ---- session.c ------------------------------------------------------------- */
+
+/* Grows the context's arena (SCRATCH) to at least `size` bytes. */
+strand_status session_arena_reserve(strand_session *s, run_context *c, size_t size);
+
+/* ---- plan.c ---------------------------------------------------------------- */
+
+/* Fills ctx->key: for each graph input its dtype, rank and dims, then one
+ * entry per graph output: 1 when some slot asks for it. */
+void plan_key(const strand_session *s, run_context *ctx, size_t n_slots);
+uint64_t plan_hash(const int64_t *key, size_t length);
+
+/* Builds a plan from the record of a successful planning run in `ctx`
+ * (views, first/last steps, step scratch, value_needed, value_slot). */
+strand_status plan_build(const strand_session *s, const run_context *ctx, size_t n_steps,
+                         plan **out);
+void plan_retain(plan *p);
+void plan_release(plan *p);
+
+/* ---- executor.c ------------------------------------------------------------ */
+
+/* Runs the nodes the slots need with `p`'s layout. */
+strand_status executor_run_planned(run_call *call, const plan *p);
+
+/* Runs the nodes the slots need, planning as it goes; when the session is
+ * cacheable and `out` is not NULL, *out receives the plan built from it. */
+strand_status executor_run_planning(run_call *call, plan **out);
+
+/* Marks the nodes and values the slots need; returns the number of steps. */
+size_t executor_mark_needed(const strand_session *s, run_context *ctx, size_t n_slots);
+
+/* A pointer for the data of empty tensors: aligned, never written. */
+void *executor_empty_data(void);
+
+#endif /* STRAND_RUNTIME_EXECUTOR_H */

@@ -1,0 +1,171 @@
+/* Conv against a naive reference over a sweep of shapes and attributes:
+ * groups (depthwise included), strides, dilations, explicit and automatic
+ * padding, 1-D to 3-D, sizes that split over several threads. */
+#include "kernel_runner.h"
+
+typedef struct conv_case {
+  int spatial, n, c, m, group;
+  int in[3], kernel[3], stride[3], dilation[3], pad_begin[3], pad_end[3];
+  const char *auto_pad; /* NULL: explicit pads */
+  int bias;
+} conv_case;
+
+/* Output size and the padding actually applied. */
+static int out_size(const conv_case *k, int d, int *pb) {
+  int eff = (k->kernel[d] - 1) * k->dilation[d] + 1, in = k->in[d], s = k->stride[d];
+  if (k->auto_pad && strcmp(k->auto_pad, "VALID") == 0) {
+    *pb = 0;
+    return (in - eff) / s + 1;
+  }
+  if (k->auto_pad) {
+    int out = (in + s - 1) / s, total = (out - 1) * s + eff - in;
+    if (total < 0) total = 0;
+    *pb = strcmp(k->auto_pad, "SAME_UPPER") == 0 ? total / 2 : total - total / 2;
+    return out;
+  }
+  *pb = k->pad_begin[d];
+  return (in + k->pad_begin[d] + k->pad_end[d] - eff) / s + 1;
+}
+
+static void check_conv(const conv_case *k, kr_random *r) {
+  int sp = k->spatial, cg = k->c / k->group, mg = k->m / k->group;
+  int64_t xdims[5] = {k->n, k->c}, wdims[5] = {k->m, cg}, bdims[1] = {k->m};
+  int out[3], pb[3];
+  size_t xn = (size_t)k->n * k->c, wn = (size_t)k->m * cg, on = (size_t)k->n * k->m, taps = 1;
+  for (int d = 0; d < sp; d++) {
+    xdims[2 + d] = k->in[d];
+    wdims[2 + d] = k->kernel[d];
+    xn *= (size_t)k->in[d];
+    wn *= (size_t)k->kernel[d];
+    taps *= (size_t)k->kernel[d];
+    out[d] = out_size(k, d, &pb[d]);
+    on *= (size_t)out[d];
+  }
+  float *x = kr_floats(r, xn), *w = kr_floats(r, wn), *b = kr_floats(r, (size_t)k->m);
+
+  mb g = mb_new();
+  char shape[128];
+  mb_value_info(&g, MB_GRAPH_INPUT, "x", 1, kr_dims_text(xdims, (size_t)sp + 2, shape, sizeof shape));
+  mb_initializer_float(&g, "w", wdims, (size_t)sp + 2, w, wn);
+  if (k->bias) mb_initializer_float(&g, "b", bdims, 1, b, (size_t)k->m);
+  mb node = mb_node("conv", "Conv", k->bias ? "x,w,b" : "x,w", "y");
+  int64_t v[6] = {0};
+  for (int d = 0; d < sp; d++) v[d] = k->stride[d];
+  mb_attr_ints(&node, "strides", v, (size_t)sp);
+  for (int d = 0; d < sp; d++) v[d] = k->dilation[d];
+  mb_attr_ints(&node, "dilations", v, (size_t)sp);
+  for (int d = 0; d < sp; d++) v[d] = k->kernel[d];
+  mb_attr_ints(&node, "kernel_shape", v, (size_t)sp);
+  if (k->group > 1) mb_attr_int(&node, "group", k->group);
+  if (k->auto_pad) {
+    mb_attr_string(&node, "auto_pad", k->auto_pad);
+  } else {
+    for (int d = 0; d < sp; d++) {
+      v[d] = k->pad_begin[d];
+      v[sp + d] = k->pad_end[d];
+    }
+    mb_attr_ints(&node, "pads", v, (size_t)sp * 2);
+  }
+  mb_msg(&g, MB_GRAPH_NODE, &node);
+  mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
+  mb m = mb_model(17, &g);
+  const char *names[1] = {"x"};
+  float *values[1] = {x};
+  const int64_t *shapes[1] = {xdims};
+  size_t ranks[1] = {(size_t)sp + 2};
+  strand_tensor *y = kr_run(&m, 1, names, values, shapes, ranks);
+
+  /* The reference, as 3-D with leading 1s. */
+  int I[3] = {1, 1, 1}, O[3] = {1, 1, 1}, K[3] = {1, 1, 1}, S[3] = {1, 1, 1}, D[3] = {1, 1, 1},
+      P[3] = {0, 0, 0};
+  for (int d = 0; d < sp; d++) {
+    int at = 3 - sp + d;
+    I[at] = k->in[d], O[at] = out[d], K[at] = k->kernel[d], S[at] = k->stride[d];
+    D[at] = k->dilation[d], P[at] = pb[d];
+  }
+  double *want = calloc(on, sizeof *want), *scale = calloc(on, sizeof *scale);
+  if (!want || !scale) abort();
+  size_t at = 0;
+  for (int n = 0; n < k->n; n++)
+    for (int mo = 0; mo < k->m; mo++) {
+      int grp = mo / mg;
+      for (int o0 = 0; o0 < O[0]; o0++)
+        for (int o1 = 0; o1 < O[1]; o1++)
+          for (int o2 = 0; o2 < O[2]; o2++, at++) {
+            double sum = k->bias ? b[mo] : 0, mag = k->bias ? fabs(b[mo]) : 0;
+            for (int ci = 0; ci < cg; ci++)
+              for (int k0 = 0; k0 < K[0]; k0++)
+                for (int k1 = 0; k1 < K[1]; k1++)
+                  for (int k2 = 0; k2 < K[2]; k2++) {
+                    int i0 = o0 * S[0] - P[0] + k0 * D[0], i1 = o1 * S[1] - P[1] + k1 * D[1],
+                        i2 = o2 * S[2] - P[2] + k2 * D[2];
+                    if (i0 < 0 || i0 >= I[0] || i1 < 0 || i1 >= I[1] || i2 < 0 || i2 >= I[2]) continue;
+                    size_t xi = ((((size_t)n * k->c + (size_t)(grp * cg + ci)) * I[0] + i0) * I[1] + i1) * I[2] + i2;
+                    size_t wi = (((size_t)mo * cg + ci) * K[0] + k0) * K[1] * K[2] + (size_t)k1 * K[2] + k2;
+                    sum += (double)x[xi] * w[wi];
+                    mag += fabs((double)x[xi] * w[wi]);
+                  }
+            want[at] = sum;
+            scale[at] = mag;
+          }
+    }
+  char what[200];
+  snprintf(what, sizeof what, "conv %dD n%d c%d m%d g%d in %dx%dx%d k %dx%dx%d s %d d %d %s",
+           sp, k->n, k->c, k->m, k->group, k->in[0], k->in[1], k->in[2], k->kernel[0],
+           k->kernel[1], k->kernel[2], k->stride[0], k->dilation[0],
+           k->auto_pad ? k->auto_pad : "pads");
+  kr_close(y, want, scale, on, what);
+  strand_tensor_release(y);
+  free(want);
+  free(scale);
+  free(x);
+  free(w);
+  free(b);
+}
+
+TEST(conv_sweep_matches_reference) {
+  strand_threads_set_budget(4); /* split work even on small machines */
+  kr_random r = {12345};
+  static const char *const pads[4] = {NULL, "SAME_UPPER", "SAME_LOWER", "VALID"};
+  for (int i = 0; i < 160; i++) {
+    conv_case k;
+    memset(&k, 0, sizeof k);
+    k.spatial = i % 7 == 0 ? 1 : i % 11 == 0 ? 3 : 2;
+    k.n = kr_int(&r, 1, 2);
+    int shape = kr_int(&r, 0, 3); /* 0 dense, 1 grouped, 2 depthwise, 3 depthwise multiplier */
+    k.group = shape == 0 ? 1 : shape == 1 ? kr_int(&r, 2, 3) : kr_int(&r, 2, 8);
+    k.c = k.group * (shape >= 2 ? 1 : kr_int(&r, 1, 6));
+    k.m = k.group * (shape == 3 ? 2 : kr_int(&r, 1, 6));
+    k.bias = kr_int(&r, 0, 1);
+    k.auto_pad = pads[kr_int(&r, 0, 3)];
+    for (int d = 0; d < k.spatial; d++) {
+      k.kernel[d] = kr_int(&r, 1, k.spatial == 3 ? 3 : 5);
+      k.stride[d] = kr_int(&r, 1, 3);
+      k.dilation[d] = kr_int(&r, 1, 2);
+      k.pad_begin[d] = kr_int(&r, 0, 2);
+      k.pad_end[d] = kr_int(&r, 0, 2);
+      int eff = (k.kernel[d] - 1) * k.dilation[d] + 1;
+      k.in[d] = eff + kr_int(&r, 0, k.spatial == 3 ? 4 : 14);
+    }
+    for (int d = k.spatial; d < 3; d++) k.in[d] = k.kernel[d] = 1;
+    check_conv(&k, &r);
+    if (test_failed_now()) break;
+  }
+  strand_threads_set_budget(0);
+}
+
+/* Big enough that im2col + GEMM splits into several blocks. */
+TEST(conv_large_matches_reference) {
+  strand_threads_set_budget(4);
+  kr_random r = {777};
+  conv_case k = {2, 1, 32, 48, 1, {30, 30, 1}, {3, 3, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 0}, {1, 1, 0},
+                 NULL, 1};
+  check_conv(&k, &r);
+  conv_case pointwise = {2, 2, 64, 40, 1, {12, 12, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0}, {0},
+                         NULL, 1};
+  check_conv(&pointwise, &r);
+  conv_case depthwise = {2, 2, 32, 32, 32, {20, 20, 1}, {3, 3, 1}, {2, 2, 1}, {1, 1, 1}, {1, 1, 0},
+                         {1, 1, 0}, NULL, 1};
+  check_conv(&depthwise, &r);
+  strand_threads_set_budget(0);
+}
