@@ -67,6 +67,23 @@ const char *kernel_shape_text(const kernel_tensor *t, char *buf, size_t size);
 
 /* ---- calls -------------------------------------------------------------- */
 
+/* The values of the graphs enclosing a node, for kernels that run subgraphs
+ * (If): a chain from the graph running the node out to the main graph. A
+ * subgraph's GRAPH_VALUE_OUTER value (outer_graph, outer_index) is read as
+ * views[outer_index] of the link whose graph is outer_graph. Views are the
+ * running executions' own: read-only, valid while the node runs. */
+typedef struct kernel_scope {
+  const struct kernel_scope *parent; /* NULL: the main graph */
+  const graph *graph;
+  const kernel_tensor *views;        /* per value of graph */
+} kernel_scope;
+
+struct kernel_call;
+
+/* Gives output k of a KERNEL_SHAPED_BY_RUN kernel memory: its dtype and
+ * shape must be set (kernel_set_shape); sets count and data. */
+typedef strand_status (*kernel_place_fn)(const struct kernel_call *c, size_t k);
+
 typedef struct kernel_call {
   const graph *graph;
   const graph_node *node;
@@ -78,7 +95,11 @@ typedef struct kernel_call {
   void *scratch;                       /* run: scratch_size bytes, 64-aligned */
   size_t scratch_size;
   unsigned threads;                    /* >= 1: most threads a loop may use */
+  const kernel_scope *scope;           /* graph's values, for subgraphs; NULL: none */
+  kernel_place_fn place;               /* KERNEL_SHAPED_BY_RUN: run's output memory */
+  void *place_context;                 /* the executor's, for place */
 } kernel_call;
+
 
 /* Input k, or NULL when absent (also for k past the node's inputs). */
 static inline const kernel_tensor *kernel_input(const kernel_call *c, size_t k) {
@@ -102,6 +123,12 @@ typedef struct kernel_prepare {
  * and freed with it. */
 strand_status kernel_alloc(kernel_prepare *p, size_t size, strand_memory_category category,
                            void **out);
+/* The values of `g` that the subgraphs of `node` (a node of g) read, at any
+ * depth, without repeats, into memory from kernel_alloc; *reads NULL and
+ * *n 0 when none. An executor counts them as inputs of the node. */
+strand_status kernel_outer_reads(kernel_prepare *p, const graph *g, const graph_node *node,
+                                 const int32_t **reads, size_t *n);
+
 /* Frees every block of the list (the session's destructor). */
 void kernel_free_blocks(struct kernel_block **blocks);
 /* Payload bytes of every block of the list. */
@@ -127,7 +154,11 @@ enum kernel_flags {
   /* The kernel can apply an activation to output 0 as it writes it: its
    * params begin with a kernel_activation the session may set (Conv, Gemm,
    * MatMul absorb a following Relu or Clip). */
-  KERNEL_FUSES_ACTIVATION = 1u << 2
+  KERNEL_FUSES_ACTIVATION = 1u << 2,
+  /* The output shapes are known only by running (If runs a branch): infer
+   * is not called; run sets each wanted output's dtype and shape and calls
+   * c->place(c, k) before writing it. No plan is cached. */
+  KERNEL_SHAPED_BY_RUN = 1u << 3
 };
 
 /* An activation applied in a product's epilogue (gemm.h's kinds). */
@@ -406,7 +437,9 @@ strand_status kernel_window_geometry(const kernel_window *w, size_t spatial, con
   /* shape_ops.c */                                                                       \
   X(Identity) X(Constant) X(Dropout) X(Flatten) X(Reshape) X(Squeeze) X(Unsqueeze)         \
   X(Transpose) X(Concat) X(Gather) X(Shape) X(Size) X(Cast) X(Expand) X(ConstantOfShape)  \
-  X(Range) X(Slice)
+  X(Range) X(Slice)                                                                       \
+  /* control_flow.c */                                                                    \
+  X(If)
 
 #define KERNEL_DECLARE_(id) extern const kernel_def kernel_##id;
 KERNEL_LIST(KERNEL_DECLARE_)

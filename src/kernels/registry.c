@@ -25,7 +25,7 @@ static const kernel_def *const table[] = {
 
 /* Adding or removing a kernel changes this number on purpose: update it
  * together with the tests that cover the kernel (tests/kernels/). */
-#define KERNEL_EXPECTED_COUNT 90
+#define KERNEL_EXPECTED_COUNT 91
 _Static_assert(KERNEL_COUNT == KERNEL_EXPECTED_COUNT,
                "KERNEL_LIST changed: update KERNEL_EXPECTED_COUNT and the kernel tests");
 _Static_assert(sizeof table / sizeof table[0] == KERNEL_COUNT, "one table entry per kernel");

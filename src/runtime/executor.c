@@ -12,6 +12,12 @@
  * Planned run: one arena from the context, every view bound to its offset,
  * kernels run back to back; nothing is allocated but the output tensors.
  *
+ * A KERNEL_SHAPED_BY_RUN kernel (If) skips infer: it shapes its outputs as
+ * it runs and has them placed through kernel_call.place; it sees the run's
+ * views through kernel_call.scope (its subgraphs' outer values), and the
+ * values its subgraphs read (session_node.reads) count as its inputs.
+ * Sessions with such kernels are never planned.
+ *
  * Requested outputs that a node computes are written by the kernel straight
  * into the output tensor; the others (graph inputs, constants, an output
  * asked for twice) are copied at the end.
@@ -49,6 +55,7 @@ size_t executor_mark_needed(const strand_session *s, run_context *ctx, size_t n_
     if (node->n_outputs && outputs[0] >= 0) ctx->value_needed[outputs[0]] = true;
     for (size_t i = 0; i < node->n_inputs; i++)
       if (node->inputs[i] >= 0) ctx->value_needed[node->inputs[i]] = true;
+    for (size_t i = 0; i < s->nodes[k].n_reads; i++) ctx->value_needed[s->nodes[k].reads[i]] = true;
   }
   return steps;
 }
@@ -188,6 +195,22 @@ static const char *dtype_list(const kernel_tensor *const *ins, size_t n, char *b
   return buf;
 }
 
+/* kernel_call.place for a KERNEL_SHAPED_BY_RUN kernel of the planning run. */
+static strand_status place_for_kernel(const kernel_call *c, size_t k) {
+  run_call *call = c->place_context;
+  const session_node *sn = &call->session->nodes[c->node - call->session->graph->nodes];
+  return place_output(call, sn->outputs[k]);
+}
+
+/* Gives a value's memory back after its last reader ran. */
+static void release_use(run_context *ctx, int32_t v) {
+  if (ctx->uses[v] && --ctx->uses[v] == 0 && ctx->buffers[v]) {
+    strand__free_aligned(ctx->buffers[v], ctx->buffer_sizes[v], STRAND_MEMORY_SCRATCH);
+    ctx->buffers[v] = NULL;
+    ctx->buffer_sizes[v] = 0;
+  }
+}
+
 static strand_status plan_node(run_call *call, size_t k, uint32_t step) {
   strand_session *s = call->session;
   const graph *g = s->graph;
@@ -210,13 +233,16 @@ static strand_status plan_node(run_call *call, size_t k, uint32_t step) {
       memset(ctx->outs[i], 0, offsetof(kernel_tensor, data));
       ctx->outs[i]->data = NULL;
     }
+  kernel_scope scope = {NULL, g, ctx->views};
   kernel_call kc = {g, node, sn->params, node->n_inputs, ctx->ins, node->n_outputs, ctx->outs,
-                    NULL, 0, call->threads};
-  strand_status st = kernel->infer(&kc);
-  for (size_t i = 0; i < node->n_outputs && !st; i++)
+                    NULL, 0, call->threads, &scope, place_for_kernel, call};
+  strand_status st = STRAND_OK;
+  bool shaped_by_run = (kernel->flags & KERNEL_SHAPED_BY_RUN) != 0;
+  if (!shaped_by_run) st = kernel->infer(&kc);
+  for (size_t i = 0; i < node->n_outputs && !st && !shaped_by_run; i++)
     if (ctx->outs[i]) st = place_output(call, sn->outputs[i]);
   if (st) return st;
-  size_t scratch = kernel->scratch ? kernel->scratch(&kc) : 0;
+  size_t scratch = kernel->scratch && !shaped_by_run ? kernel->scratch(&kc) : 0;
   void *mem = NULL;
   if (scratch) {
     st = strand__alloc_aligned(scratch, SESSION_ALIGNMENT, STRAND_MEMORY_SCRATCH, &mem);
@@ -226,6 +252,9 @@ static strand_status plan_node(run_call *call, size_t k, uint32_t step) {
   kc.scratch_size = scratch;
   st = kernel->run(&kc);
   if (mem) strand__free_aligned(mem, scratch, STRAND_MEMORY_SCRATCH);
+  for (size_t i = 0; i < node->n_outputs && !st && shaped_by_run; i++)
+    if (ctx->outs[i] && !ctx->outs[i]->data)
+      st = strand__fail(STRAND_E_INTERNAL, "output %zu: the kernel gave none", i);
   if (st) return st;
 
   ctx->step_node[step] = (uint32_t)k;
@@ -239,11 +268,11 @@ static strand_status plan_node(run_call *call, size_t k, uint32_t step) {
     int32_t v = node->inputs[i];
     if (v < 0) continue;
     ctx->last_step[v] = step;
-    if (ctx->uses[v] && --ctx->uses[v] == 0 && ctx->buffers[v]) {
-      strand__free_aligned(ctx->buffers[v], ctx->buffer_sizes[v], STRAND_MEMORY_SCRATCH);
-      ctx->buffers[v] = NULL;
-      ctx->buffer_sizes[v] = 0;
-    }
+    release_use(ctx, v);
+  }
+  for (size_t i = 0; i < sn->n_reads; i++) {
+    ctx->last_step[sn->reads[i]] = step;
+    release_use(ctx, sn->reads[i]);
   }
   return STRAND_OK;
 }
@@ -259,6 +288,7 @@ strand_status executor_run_planning(run_call *call, plan **out) {
     const graph_node *node = &g->nodes[k];
     for (size_t i = 0; i < node->n_inputs; i++)
       if (node->inputs[i] >= 0) ctx->uses[node->inputs[i]]++;
+    for (size_t i = 0; i < s->nodes[k].n_reads; i++) ctx->uses[s->nodes[k].reads[i]]++;
   }
   strand_status st = STRAND_OK;
   uint32_t step = 0;
@@ -320,7 +350,11 @@ strand_status executor_run_planned(run_call *call, const plan *p) {
     }
     kernel_call kc = {g, node, sn->params, node->n_inputs, ctx->ins, node->n_outputs, ctx->outs,
                       step->scratch_size ? arena + step->scratch_offset : executor_empty_data(),
-                      step->scratch_size, call->threads};
+                      step->scratch_size, call->threads, NULL, NULL, NULL};
+    /* KERNEL_SHAPED_BY_RUN kernels keep their sessions off the plan cache. */
+    if (sn->kernel->flags & KERNEL_SHAPED_BY_RUN)
+      return strand__fail(STRAND_E_INTERNAL, "a planned run reached node \"%s\" (%s)", node->name,
+                          node->op_type);
     st = sn->kernel->run(&kc);
     if (st) return graph_node_context(st, g, node);
   }

@@ -31,6 +31,8 @@ typedef struct session_node {
   void *params;
   const int32_t *outputs;   /* the values the node writes: graph_node's, except that a
                                producer that absorbed an activation writes its output */
+  const int32_t *reads;     /* values the node's subgraphs read (kernel_outer_reads): */
+  size_t n_reads;           /*   counted as inputs for liveness */
 } session_node;
 
 /* How a run obtains a value's memory. */

@@ -83,9 +83,9 @@ static strand_status bind_node(strand_session *s, size_t k, strand_dtype *dtypes
     return graph_node_context(st, g, node);
   }
   sn->kernel = kernel;
-  if (!kernel->prepare) return STRAND_OK;
   kernel_prepare p = {g, node, &s->blocks};
-  strand_status st = kernel->prepare(&p, &sn->params);
+  strand_status st = kernel->prepare ? kernel->prepare(&p, &sn->params) : STRAND_OK;
+  if (!st) st = kernel_outer_reads(&p, g, node, &sn->reads, &sn->n_reads);
   if (st) return graph_node_context(st, g, node);
   return STRAND_OK;
 }
@@ -141,7 +141,7 @@ static bool shapes_from_input_shapes(const strand_session *s, bool *tainted) {
     const graph_node *node = &g->nodes[k];
     const kernel_def *kernel = s->nodes[k].kernel;
     if (!kernel) continue;
-    if (kernel->flags & KERNEL_DATA_DEPENDENT_SHAPE) return false;
+    if (kernel->flags & (KERNEL_DATA_DEPENDENT_SHAPE | KERNEL_SHAPED_BY_RUN)) return false;
     bool any = false;
     for (size_t i = 0; i < node->n_inputs; i++) {
       int32_t v = node->inputs[i];
