@@ -7,7 +7,11 @@
 # loads or names what it lacks; every ONNX backend node test of an op strand
 # claims passes through `strand check`; a corpus of hostile files is refused cleanly
 # under AddressSanitizer; PyTorch exports load with their symbolic batch and
-# agree with ONNX Runtime at batch 1 and 8; the
+# agree with ONNX Runtime at batch 1 and 8; `strand stress` runs the MLP and
+# the CNN from 16 threads, each request on a fresh thread and every release on
+# a cleaner thread, under ThreadSanitizer, comparing every output bit for bit;
+# the JVM binding's JUnit and ScalaTest suites run against the release build
+# and against an AddressSanitizer build; the
 # model-loading fuzzer runs for a minute.
 set -u
 cd "$(dirname "$0")/.."
@@ -48,7 +52,7 @@ for preset in $presets; do
 done
 # ---- integration stages: each counts as one test ------------------------------
 # STRAND_TEST_STAGES selects them (default: all); "none" skips them.
-stages="${STRAND_TEST_STAGES:-suite conformance hostile torch fuzz}"
+stages="${STRAND_TEST_STAGES:-suite conformance hostile torch stress java java-asan fuzz}"
 [ "$stages" = none ] && stages=""
 stage() { # NAME COMMAND...: runs a stage, logs it, counts it
   name=$1
@@ -73,6 +77,9 @@ if [ -n "$stages" ]; then
         conformance) stage conformance sh tests/onnx_suite/check_conformance.sh build/release "$venv/bin/python" ;;
         hostile) stage hostile sh tests/onnx_suite/check_hostile.sh "$venv/bin/python" build/asan ;;
         torch) stage torch sh tests/onnx_suite/check_torch_exports.sh build/release ;;
+        stress) stage stress sh tests/onnx_suite/check_stress.sh build/tsan ;;
+        java) stage java sh bindings/java/build.sh release ;;
+        java-asan) stage java-asan sh bindings/java/build.sh asan ;;
         fuzz) stage fuzz sh -c 'sh scripts/deps.sh clang && PYTHON="$0/bin/python" sh fuzz/build.sh 60' "$venv" ;;
         *) echo "unknown stage $s"; failed=$((failed + 1)) ;;
       esac

@@ -179,6 +179,8 @@ double kernel_number_at(const void *data, strand_dtype dtype, size_t i) {
   case STRAND_DTYPE_UINT32: return ((const uint32_t *)data)[i];
   case STRAND_DTYPE_UINT64: return (double)((const uint64_t *)data)[i];
   case STRAND_DTYPE_BOOL: return ((const uint8_t *)data)[i] != 0;
+  case STRAND_DTYPE_FLOAT16: return kernel_half_to_float(((const uint16_t *)data)[i]);
+  case STRAND_DTYPE_BFLOAT16: return kernel_bfloat_to_float(((const uint16_t *)data)[i]);
   default: return 0;
   }
 }
@@ -426,4 +428,63 @@ void kernel_broadcast_copy(unsigned threads, const kernel_tensor *in, kernel_ten
   kernel_broadcast_init(&b, out, ins, 1);
   bcopy_job j = {in->data, out->data, strand_dtype_size(out->dtype)};
   kernel_broadcast_run(threads, &b, 1, bcopy_span, &j);
+}
+
+/* ---- 16-bit floats -------------------------------------------------------- */
+
+float kernel_half_to_float(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (man << 13);
+  } else if (exp) {
+    bits = sign | ((exp + 112) << 23) | (man << 13);
+  } else if (man) { /* subnormal: normalize */
+    int shift = 0;
+    while (!(man & 0x400u)) {
+      man <<= 1;
+      shift++;
+    }
+    bits = sign | ((uint32_t)(113 - shift) << 23) | ((man & 0x3ffu) << 13);
+  } else {
+    bits = sign;
+  }
+  float f;
+  memcpy(&f, &bits, 4);
+  return f;
+}
+
+/* Round to nearest even; overflow gives infinity, NaN stays NaN. */
+uint16_t kernel_float_to_half(float f) {
+  uint32_t bits;
+  memcpy(&bits, &f, 4);
+  uint32_t sign = (bits >> 16) & 0x8000u, exp = (bits >> 23) & 0xffu, man = bits & 0x7fffffu;
+  if (exp == 0xff) return (uint16_t)(sign | 0x7c00u | (man ? 0x200u : 0));
+  int32_t e = (int32_t)exp - 112; /* rebias 127 -> 15 */
+  if (e >= 0x1f) return (uint16_t)(sign | 0x7c00u);
+  if (e <= 0) {
+    if (e < -10) return (uint16_t)sign;
+    man |= 0x800000u;
+    uint32_t shift = (uint32_t)(14 - e);
+    uint32_t half = man >> shift, rest = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
+    if (rest > mid || (rest == mid && (half & 1u))) half++;
+    return (uint16_t)(sign | half);
+  }
+  uint32_t half = sign | ((uint32_t)e << 10) | (man >> 13), rest = man & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (half & 1u))) half++; /* may carry into exp: right */
+  return (uint16_t)half;
+}
+
+float kernel_bfloat_to_float(uint16_t b) {
+  uint32_t bits = (uint32_t)b << 16;
+  float f;
+  memcpy(&f, &bits, 4);
+  return f;
+}
+
+uint16_t kernel_float_to_bfloat(float f) {
+  uint32_t bits;
+  memcpy(&bits, &f, 4);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40u); /* NaN */
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return (uint16_t)(bits >> 16);
 }

@@ -196,6 +196,21 @@ typedef struct binary_job {
     }                                                                          \
     break;
 
+/* The larger (or smaller) of two 16-bit floats compared as float32; NaN
+ * propagates as in the float types. */
+static inline uint16_t half_max(uint16_t a, uint16_t b, bool larger) {
+  float x = kernel_half_to_float(a), y = kernel_half_to_float(b);
+  if (IS_NAN(x)) return a;
+  if (IS_NAN(y)) return b;
+  return (larger ? x >= y : x <= y) ? a : b;
+}
+static inline uint16_t bfloat_max(uint16_t a, uint16_t b, bool larger) {
+  float x = kernel_bfloat_to_float(a), y = kernel_bfloat_to_float(b);
+  if (IS_NAN(x)) return a;
+  if (IS_NAN(y)) return b;
+  return (larger ? x >= y : x <= y) ? a : b;
+}
+
 static void binary_span(void *ctx, size_t n, const size_t *offsets, size_t out_offset,
                         const kernel_broadcast *bc) {
   binary_job *j = ctx;
@@ -220,6 +235,14 @@ static void binary_span(void *ctx, size_t n, const size_t *offsets, size_t out_o
       NUMERIC_TYPES(ARITH_CASES)
     case STRAND_DTYPE_BOOL:
       if (j->op == OP_EQUAL) SPAN(uint8_t, uint8_t, a == b);
+      break;
+    case STRAND_DTYPE_FLOAT16: /* Max and Min: pick one operand's bits */
+      if (j->op == OP_MAX) SPAN(uint16_t, uint16_t, half_max(a, b, true));
+      else if (j->op == OP_MIN) SPAN(uint16_t, uint16_t, half_max(a, b, false));
+      break;
+    case STRAND_DTYPE_BFLOAT16:
+      if (j->op == OP_MAX) SPAN(uint16_t, uint16_t, bfloat_max(a, b, true));
+      else if (j->op == OP_MIN) SPAN(uint16_t, uint16_t, bfloat_max(a, b, false));
       break;
     default: break;
     }
@@ -250,6 +273,15 @@ typedef struct pow_job {
   kernel_tensor *out;
 } pow_job;
 
+/* An integer base to a floating exponent: exact (wrapping) for whole
+ * exponents, else the real power truncated toward zero (0 when it is NaN
+ * or out of int64's range). */
+static int64_t int_pow(int64_t base, double e) {
+  if (e == floor(e) && fabs(e) < 9.2e18) return ipow(base, (int64_t)e);
+  double r = trunc(pow((double)base, e));
+  return (r == r && fabs(r) < 9.2e18) ? (int64_t)r : 0;
+}
+
 static void pow_mixed_span(void *ctx, size_t n, const size_t *offsets, size_t out_offset,
                            const kernel_broadcast *bc) {
   const pow_job *j = ctx;
@@ -267,10 +299,10 @@ static void pow_mixed_span(void *ctx, size_t n, const size_t *offsets, size_t ou
       ((double *)j->out->data)[to] = pow(((const double *)j->base->data)[at], e);
       break;
     case STRAND_DTYPE_INT32:
-      ((int32_t *)j->out->data)[to] = (int32_t)ipow(((const int32_t *)j->base->data)[at], (int64_t)e);
+      ((int32_t *)j->out->data)[to] = (int32_t)int_pow(((const int32_t *)j->base->data)[at], e);
       break;
     case STRAND_DTYPE_INT64:
-      ((int64_t *)j->out->data)[to] = ipow(((const int64_t *)j->base->data)[at], (int64_t)e);
+      ((int64_t *)j->out->data)[to] = int_pow(((const int64_t *)j->base->data)[at], e);
       break;
     default: break;
     }
@@ -313,11 +345,14 @@ static bool accepts_logic(const strand_dtype *d, size_t n) {
   return two_same(d, n, KERNEL_DT(BOOL));
 }
 
+/* Pow: the output has the base's type; the exponent may be any number
+ * type (an integer base also takes a floating exponent). */
 static bool accepts_pow(const strand_dtype *d, size_t n) {
   if (n != 2) return false;
   uint32_t ints = KERNEL_DT(INT32) | KERNEL_DT(INT64);
-  if (d[0] == STRAND_DTYPE_INT32 || d[0] == STRAND_DTYPE_INT64) return kernel_dtype_in(d[1], ints);
-  return kernel_dtype_in(d[0], KERNEL_DT_FLOATS) && kernel_dtype_in(d[1], KERNEL_DT_FLOATS | ints);
+  if (d[0] == STRAND_DTYPE_INT32 || d[0] == STRAND_DTYPE_INT64)
+    return kernel_dtype_in(d[1], ints | KERNEL_DT_FLOATS);
+  return kernel_dtype_in(d[0], KERNEL_DT_FLOATS) && kernel_dtype_in(d[1], KERNEL_DT_NUMBERS);
 }
 
 #define BINARY_RUN(NAME, OP)                                                   \
@@ -407,6 +442,15 @@ static bool accepts_variadic(const strand_dtype *d, size_t n) {
   return true;
 }
 
+/* Max and Min also take the 16-bit floats. */
+static bool accepts_max_min(const strand_dtype *d, size_t n) {
+  if (n == 0 || !kernel_dtype_in(d[0], ARITH_DTYPES | KERNEL_DT(FLOAT16) | KERNEL_DT(BFLOAT16)))
+    return false;
+  for (size_t i = 1; i < n; i++)
+    if (!kernel_dtype_same(d[0], d[i])) return false;
+  return true;
+}
+
 static bool accepts_variadic_floats(const strand_dtype *d, size_t n) {
   return accepts_variadic(d, n) && kernel_dtype_in(d[0], KERNEL_DT_FLOATS);
 }
@@ -487,9 +531,9 @@ static strand_status run_mean(const kernel_call *c) {
   return STRAND_OK;
 }
 
-const kernel_def kernel_Max = {"Max", "", 6, KERNEL_OPSET_MAX, 0, 0, accepts_variadic, NULL,
+const kernel_def kernel_Max = {"Max", "", 6, KERNEL_OPSET_MAX, 0, 0, accepts_max_min, NULL,
                                infer_variadic, NULL, run_max};
-const kernel_def kernel_Min = {"Min", "", 6, KERNEL_OPSET_MAX, 0, 0, accepts_variadic, NULL,
+const kernel_def kernel_Min = {"Min", "", 6, KERNEL_OPSET_MAX, 0, 0, accepts_max_min, NULL,
                                infer_variadic, NULL, run_min};
 const kernel_def kernel_Sum = {"Sum", "", 6, KERNEL_OPSET_MAX, 0, 0, accepts_variadic, NULL,
                                infer_variadic, NULL, run_sum};

@@ -260,6 +260,13 @@ static inline int64_t kernel_int_at(const kernel_tensor *t, size_t i) {
 /* Reads element i of a numeric tensor as double. */
 double kernel_number_at(const void *data, strand_dtype dtype, size_t i);
 
+/* float16 and bfloat16 (raw bits) to and from float32; to 16 bits rounds
+ * to nearest even, overflow gives infinity, NaN stays NaN. */
+float kernel_half_to_float(uint16_t h);
+uint16_t kernel_float_to_half(float f);
+float kernel_bfloat_to_float(uint16_t b);
+uint16_t kernel_float_to_bfloat(float f);
+
 /* ---- parallel loops ----------------------------------------------------- */
 
 /* Processes items [begin, end). */

@@ -23,6 +23,11 @@ static bool accepts_pool(const strand_dtype *d, size_t n) {
   return n == 1 && kernel_dtype_in(d[0], KERNEL_DT(FLOAT32));
 }
 
+/* MaxPool also takes 8-bit integers (opset 12). */
+static bool accepts_max_pool(const strand_dtype *d, size_t n) {
+  return n == 1 && kernel_dtype_in(d[0], KERNEL_DT(FLOAT32) | KERNEL_DT(INT8) | KERNEL_DT(UINT8));
+}
+
 static strand_status prepare_pool(kernel_prepare *p, void **out) {
   pool_params *params;
   strand_status st = kernel_alloc(p, sizeof *params, STRAND_MEMORY_OTHER, out);
@@ -201,6 +206,70 @@ static void pool_planes(void *ctx, size_t begin, size_t end) {
   }
 }
 
+/* MaxPool over 8-bit integers: the general path's loops on T (a window
+ * wholly in the padding gives T's lowest value). */
+#define DEFINE_MAX_PLANES_INT(NAME, T, LOWEST)                                                   \
+  static void max_planes_##NAME(const pool_job *j, const T *xs, T *ys, size_t begin,           \
+                                size_t end) {                                                  \
+    const kernel_geometry *g = j->g;                                                           \
+    const int64_t D = g->in[0], H = g->in[1], W = g->in[2];                                    \
+    const int64_t OD = g->out[0], OH = g->out[1], OW = g->out[2];                              \
+    const size_t in_size = (size_t)(D * H * W), out_size = (size_t)(OD * OH * OW);             \
+    for (size_t plane = begin; plane < end; plane++) {                                         \
+      const T *x = xs + plane * in_size;                                                       \
+      T *y = ys + plane * out_size;                                                            \
+      int64_t *idx = j->indices ? j->indices + plane * out_size : NULL;                        \
+      for (int64_t od = 0; od < OD; od++) {                                                    \
+        int64_t sd = od * g->stride[0] - g->pad_begin[0], d0, d1;                              \
+        taps(sd, g->kernel[0], g->dilation[0], D, &d0, &d1);                                   \
+        for (int64_t oh = 0; oh < OH; oh++) {                                                  \
+          int64_t sh = oh * g->stride[1] - g->pad_begin[1], h0, h1;                            \
+          taps(sh, g->kernel[1], g->dilation[1], H, &h0, &h1);                                 \
+          for (int64_t ow = 0; ow < OW; ow++) {                                                \
+            int64_t sw = ow * g->stride[2] - g->pad_begin[2], w0, w1;                          \
+            taps(sw, g->kernel[2], g->dilation[2], W, &w0, &w1);                               \
+            size_t at = (size_t)((od * OH + oh) * OW + ow);                                    \
+            T best = LOWEST;                                                                   \
+            int64_t best_at = -1;                                                              \
+            for (int64_t kd = d0; kd < d1; kd++)                                               \
+              for (int64_t kh = h0; kh < h1; kh++) {                                           \
+                int64_t id = sd + kd * g->dilation[0], ih = sh + kh * g->dilation[1];          \
+                const T *row = x + (id * H + ih) * W;                                          \
+                for (int64_t kw = w0; kw < w1; kw++) {                                         \
+                  int64_t iw = sw + kw * g->dilation[2];                                       \
+                  T v = row[iw];                                                               \
+                  if (v > best || best_at < 0) {                                               \
+                    best = v;                                                                  \
+                    best_at = j->p->column_major ? (iw * H + ih) * D + id                      \
+                                                 : (id * H + ih) * W + iw;                     \
+                  }                                                                            \
+                }                                                                              \
+              }                                                                                \
+            y[at] = best;                                                                      \
+            if (idx) idx[at] = (int64_t)(plane * in_size) + (best_at < 0 ? 0 : best_at);       \
+          }                                                                                    \
+        }                                                                                      \
+      }                                                                                        \
+    }                                                                                          \
+  }
+DEFINE_MAX_PLANES_INT(u8, uint8_t, 0)
+DEFINE_MAX_PLANES_INT(i8, int8_t, INT8_MIN)
+
+typedef struct int_pool_job {
+  pool_job base;
+  strand_dtype dtype;
+  const void *x;
+  void *y;
+} int_pool_job;
+
+static void int_pool_planes(void *ctx, size_t begin, size_t end) {
+  const int_pool_job *j = ctx;
+  if (j->dtype == STRAND_DTYPE_UINT8)
+    max_planes_u8(&j->base, j->x, j->y, begin, end);
+  else
+    max_planes_i8(&j->base, j->x, j->y, begin, end);
+}
+
 static strand_status run_pool(const kernel_call *c, bool max) {
   kernel_geometry g;
   strand_status st = pool_geometry(c, &g);
@@ -210,6 +279,13 @@ static strand_status run_pool(const kernel_call *c, bool max) {
   if (!y->count) return STRAND_OK;
   size_t window = (size_t)(g.kernel[0] * g.kernel[1] * g.kernel[2]);
   size_t per_plane = (size_t)(g.out[0] * g.out[1] * g.out[2]) * window;
+  if (x->dtype == STRAND_DTYPE_UINT8 || x->dtype == STRAND_DTYPE_INT8) {
+    int_pool_job ij = {{c->params, &g, NULL, NULL, indices ? indices->data : NULL, max},
+                       x->dtype, x->data, y->data};
+    kernel_parallel(c->threads, (size_t)(x->dims[0] * x->dims[1]), kernel_grain(per_plane),
+                    int_pool_planes, &ij);
+    return STRAND_OK;
+  }
   pool_job j = {c->params, &g, x->data, y->data, indices ? indices->data : NULL, max};
   kernel_parallel(c->threads, (size_t)(x->dims[0] * x->dims[1]), kernel_grain(per_plane),
                   pool_planes, &j);
@@ -219,7 +295,7 @@ static strand_status run_pool(const kernel_call *c, bool max) {
 static strand_status run_max_pool(const kernel_call *c) { return run_pool(c, true); }
 static strand_status run_average_pool(const kernel_call *c) { return run_pool(c, false); }
 
-const kernel_def kernel_MaxPool = {"MaxPool", "", 1, KERNEL_OPSET_MAX, 0, 0, accepts_pool, prepare_pool,
+const kernel_def kernel_MaxPool = {"MaxPool", "", 1, KERNEL_OPSET_MAX, 0, 0, accepts_max_pool, prepare_pool,
                                    infer_pool, NULL, run_max_pool};
 const kernel_def kernel_AveragePool = {"AveragePool", "", 1, KERNEL_OPSET_MAX, 0, 0, accepts_pool, prepare_pool,
                                        infer_pool, NULL, run_average_pool};

@@ -203,6 +203,7 @@ static void store(kernel_tensor *y, size_t i, double v) {
     ((int64_t *)y->data)[i] = v != v ? 0 : v >= 9223372036854775807.0 ? INT64_MAX
                                              : v <= -9223372036854775808.0 ? INT64_MIN : (int64_t)v;
     break;
+  case STRAND_DTYPE_BOOL: ((uint8_t *)y->data)[i] = v > 0; break; /* empty Max: false, Min: true */
   default: break;
   }
 }
@@ -258,6 +259,18 @@ static bool accepts_reduce(const strand_dtype *d, size_t n) {
          (n < 2 || kernel_dtype_in(d[1], KERNEL_DT(INT64)));
 }
 
+/* ReduceMax and ReduceMin also take bool (opset 20). */
+static bool accepts_reduce_max_min(const strand_dtype *d, size_t n) {
+  return n >= 1 && (accepts_reduce(d, n) || (d[0] == STRAND_DTYPE_BOOL &&
+                                              (n < 2 || kernel_dtype_in(d[1], KERNEL_DT(INT64)))));
+}
+
+#define REDUCE_DEF_ACCEPTS(ID, OP, AXES_INPUT_SINCE, ACCEPTS)                                  \
+  static strand_status prepare_##ID(kernel_prepare *p, void **out) {                         \
+    return prepare(p, out, OP, AXES_INPUT_SINCE);                                            \
+  }                                                                                          \
+  const kernel_def kernel_##ID = {#ID, "", 1, KERNEL_OPSET_MAX, 1u << 1, 0, ACCEPTS, prepare_##ID, \
+                                  infer_reduce, NULL, run_reduce};
 #define REDUCE_DEF(ID, OP, AXES_INPUT_SINCE)                                                   \
   static strand_status prepare_##ID(kernel_prepare *p, void **out) {                         \
     return prepare(p, out, OP, AXES_INPUT_SINCE);                                            \
@@ -266,8 +279,8 @@ static bool accepts_reduce(const strand_dtype *d, size_t n) {
                                   infer_reduce, NULL, run_reduce};
 REDUCE_DEF(ReduceSum, RED_SUM, 13)
 REDUCE_DEF(ReduceMean, RED_MEAN, 18)
-REDUCE_DEF(ReduceMax, RED_MAX, 18)
-REDUCE_DEF(ReduceMin, RED_MIN, 18)
+REDUCE_DEF_ACCEPTS(ReduceMax, RED_MAX, 18, accepts_reduce_max_min)
+REDUCE_DEF_ACCEPTS(ReduceMin, RED_MIN, 18, accepts_reduce_max_min)
 REDUCE_DEF(ReduceProd, RED_PROD, 18)
 REDUCE_DEF(ReduceL1, RED_L1, 18)
 REDUCE_DEF(ReduceL2, RED_L2, 18)

@@ -169,11 +169,22 @@ static bool accepts_dropout(const strand_dtype *d, size_t n) {
          (n < 3 || kernel_dtype_in(d[2], KERNEL_DT(BOOL)));
 }
 
+/* Training mode drops nothing only when the ratio is 0 (the default ratio
+ * is 0.5): then the output is the input and the mask all true, as in
+ * inference. Any other ratio in training mode is refused: strand runs
+ * inference only. */
+static strand_status dropout_training_check(const kernel_call *c) {
+  const kernel_tensor *ratio = kernel_input(c, 1), *training = kernel_input(c, 2);
+  if (!training || !training->count || !((const uint8_t *)training->data)[0]) return STRAND_OK;
+  double r = ratio && ratio->count ? kernel_number_at(ratio->data, ratio->dtype, 0) : 0.5;
+  if (r != 0)
+    return strand__fail(STRAND_E_UNSUPPORTED, "input training_mode is true with ratio %g; strand "
+                        "runs inference only (training mode with ratio 0 is handled)", r);
+  return STRAND_OK;
+}
+
 static strand_status infer_dropout(const kernel_call *c) {
-  const kernel_tensor *x = c->inputs[0], *training = kernel_input(c, 2);
-  if (training && training->count && ((const uint8_t *)training->data)[0])
-    return strand__fail(STRAND_E_UNSUPPORTED, "input training_mode is true; strand runs "
-                        "inference only");
+  const kernel_tensor *x = c->inputs[0];
   kernel_tensor *mask = kernel_output(c, 1);
   if (c->outputs[0]) infer_same(c);
   if (mask) kernel_set_shape(mask, STRAND_DTYPE_BOOL, x->rank, x->dims);
@@ -181,17 +192,16 @@ static strand_status infer_dropout(const kernel_call *c) {
 }
 
 static strand_status run_dropout(const kernel_call *c) {
-  const kernel_tensor *training = kernel_input(c, 2);
-  if (training && training->count && ((const uint8_t *)training->data)[0])
-    return strand__fail(STRAND_E_UNSUPPORTED, "input training_mode is true; strand runs "
-                        "inference only");
+  strand_status st = dropout_training_check(c);
+  if (st) return st;
   if (c->outputs[0]) run_copy(c);
   kernel_tensor *mask = kernel_output(c, 1);
   if (mask && mask->count) memset(mask->data, 1, mask->count);
   return STRAND_OK;
 }
 
-/* Training mode must be known to be off when the session is made. */
+/* training_mode must be constant: false, or true with a constant ratio of
+ * 0 (a run-time refusal would be an error, not a missing feature). */
 static strand_status prepare_dropout(kernel_prepare *p, void **out) {
   (void)out;
   if (p->node->n_inputs < 3 || p->node->inputs[2] < 0) return STRAND_OK;
@@ -199,9 +209,17 @@ static strand_status prepare_dropout(kernel_prepare *p, void **out) {
   if (!t)
     return strand__fail(STRAND_E_UNSUPPORTED, "input training_mode is computed at run time; "
                         "strand runs inference only and needs it constant (false)");
-  if (t->count && ((const uint8_t *)t->data)[0])
-    return strand__fail(STRAND_E_UNSUPPORTED, "input training_mode is true; strand runs "
-                        "inference only");
+  if (!t->count || !((const uint8_t *)t->data)[0]) return STRAND_OK;
+  bool has_ratio = p->node->n_inputs >= 2 && p->node->inputs[1] >= 0;
+  const onnx_tensor *r = has_ratio ? kernel_constant_input(p, 1) : NULL;
+  if (has_ratio && !r)
+    return strand__fail(STRAND_E_UNSUPPORTED, "input training_mode is true and ratio is computed "
+                        "at run time; strand runs inference only (training mode with ratio 0 is "
+                        "handled)");
+  double ratio = r && r->count ? kernel_number_at(r->data, r->dtype, 0) : 0.5;
+  if (ratio != 0)
+    return strand__fail(STRAND_E_UNSUPPORTED, "input training_mode is true with ratio %g; strand "
+                        "runs inference only (training mode with ratio 0 is handled)", ratio);
   return STRAND_OK;
 }
 
@@ -729,63 +747,6 @@ static strand_status infer_cast(const kernel_call *c) {
   return STRAND_OK;
 }
 
-static float half_to_float(uint16_t h) {
-  uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;
-  if (exp == 0x1f) {
-    bits = sign | 0x7f800000u | (man << 13);
-  } else if (exp) {
-    bits = sign | ((exp + 112) << 23) | (man << 13);
-  } else if (man) { /* subnormal: normalize */
-    int shift = 0;
-    while (!(man & 0x400u)) {
-      man <<= 1;
-      shift++;
-    }
-    bits = sign | ((uint32_t)(113 - shift) << 23) | ((man & 0x3ffu) << 13);
-  } else {
-    bits = sign;
-  }
-  float f;
-  memcpy(&f, &bits, 4);
-  return f;
-}
-
-/* Round to nearest even; overflow gives infinity, NaN stays NaN. */
-static uint16_t float_to_half(float f) {
-  uint32_t bits;
-  memcpy(&bits, &f, 4);
-  uint32_t sign = (bits >> 16) & 0x8000u, exp = (bits >> 23) & 0xffu, man = bits & 0x7fffffu;
-  if (exp == 0xff) return (uint16_t)(sign | 0x7c00u | (man ? 0x200u : 0));
-  int32_t e = (int32_t)exp - 112; /* rebias 127 -> 15 */
-  if (e >= 0x1f) return (uint16_t)(sign | 0x7c00u);
-  if (e <= 0) {
-    if (e < -10) return (uint16_t)sign;
-    man |= 0x800000u;
-    uint32_t shift = (uint32_t)(14 - e);
-    uint32_t half = man >> shift, rest = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
-    if (rest > mid || (rest == mid && (half & 1u))) half++;
-    return (uint16_t)(sign | half);
-  }
-  uint32_t half = sign | ((uint32_t)e << 10) | (man >> 13), rest = man & 0x1fffu;
-  if (rest > 0x1000u || (rest == 0x1000u && (half & 1u))) half++; /* may carry into exp: right */
-  return (uint16_t)half;
-}
-
-static float bfloat_to_float(uint16_t b) {
-  uint32_t bits = (uint32_t)b << 16;
-  float f;
-  memcpy(&f, &bits, 4);
-  return f;
-}
-
-static uint16_t float_to_bfloat(float f) {
-  uint32_t bits;
-  memcpy(&bits, &f, 4);
-  if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40u); /* NaN */
-  bits += 0x7fffu + ((bits >> 16) & 1u);
-  return (uint16_t)(bits >> 16);
-}
-
 static bool is_float_type(strand_dtype d) {
   return d == STRAND_DTYPE_FLOAT32 || d == STRAND_DTYPE_FLOAT64 || d == STRAND_DTYPE_FLOAT16 ||
          d == STRAND_DTYPE_BFLOAT16;
@@ -835,8 +796,8 @@ static void cast_load(strand_dtype from, const void *src, size_t at, size_t n, b
     switch (from) {
     case STRAND_DTYPE_FLOAT32: v = ((const float *)src)[k]; break;
     case STRAND_DTYPE_FLOAT64: v = ((const double *)src)[k]; break;
-    case STRAND_DTYPE_FLOAT16: v = half_to_float(((const uint16_t *)src)[k]); break;
-    case STRAND_DTYPE_BFLOAT16: v = bfloat_to_float(((const uint16_t *)src)[k]); break;
+    case STRAND_DTYPE_FLOAT16: v = kernel_half_to_float(((const uint16_t *)src)[k]); break;
+    case STRAND_DTYPE_BFLOAT16: v = kernel_bfloat_to_float(((const uint16_t *)src)[k]); break;
     default: {
       was_float = false;
       switch (from) {
@@ -865,8 +826,8 @@ static void cast_store(strand_dtype to, void *dst, size_t at, size_t n, const do
     switch (to) {
     case STRAND_DTYPE_FLOAT32: ((float *)dst)[k] = (float)f[i]; break;
     case STRAND_DTYPE_FLOAT64: ((double *)dst)[k] = f[i]; break;
-    case STRAND_DTYPE_FLOAT16: ((uint16_t *)dst)[k] = float_to_half((float)f[i]); break;
-    case STRAND_DTYPE_BFLOAT16: ((uint16_t *)dst)[k] = float_to_bfloat((float)f[i]); break;
+    case STRAND_DTYPE_FLOAT16: ((uint16_t *)dst)[k] = kernel_float_to_half((float)f[i]); break;
+    case STRAND_DTYPE_BFLOAT16: ((uint16_t *)dst)[k] = kernel_float_to_bfloat((float)f[i]); break;
     case STRAND_DTYPE_INT8: ((int8_t *)dst)[k] = (int8_t)u[i]; break;
     case STRAND_DTYPE_INT16: ((int16_t *)dst)[k] = (int16_t)u[i]; break;
     case STRAND_DTYPE_INT32: ((int32_t *)dst)[k] = (int32_t)u[i]; break;
@@ -1023,7 +984,8 @@ const kernel_def kernel_ConstantOfShape = {"ConstantOfShape", "", 9, KERNEL_OPSE
 /* ---- Range -------------------------------------------------------------------------------------- */
 
 static bool accepts_range(const strand_dtype *d, size_t n) {
-  uint32_t types = KERNEL_DT_FLOATS | KERNEL_DT(INT16) | KERNEL_DT(INT32) | KERNEL_DT(INT64);
+  uint32_t types = KERNEL_DT_FLOATS | KERNEL_DT(FLOAT16) | KERNEL_DT(BFLOAT16) | KERNEL_DT(INT16) |
+                   KERNEL_DT(INT32) | KERNEL_DT(INT64);
   return n == 3 && kernel_dtype_in(d[0], types) && kernel_dtype_same(d[0], d[1]) &&
          kernel_dtype_same(d[0], d[2]);
 }
@@ -1089,6 +1051,17 @@ static strand_status run_range(const kernel_call *c) {
   case STRAND_DTYPE_FLOAT64: {
     double start = *(const double *)s, delta = *(const double *)d, *out = y->data;
     for (size_t i = 0; i < y->count; i++) out[i] = start + (double)i * delta;
+    break;
+  }
+  case STRAND_DTYPE_FLOAT16:
+  case STRAND_DTYPE_BFLOAT16: { /* start + i * delta in float32, rounded to the type */
+    bool half = y->dtype == STRAND_DTYPE_FLOAT16;
+    float start = (float)kernel_number_at(s, y->dtype, 0), delta = (float)kernel_number_at(d, y->dtype, 0);
+    uint16_t *out = y->data;
+    for (size_t i = 0; i < y->count; i++) {
+      float v = start + (float)i * delta;
+      out[i] = half ? kernel_float_to_half(v) : kernel_float_to_bfloat(v);
+    }
     break;
   }
   case STRAND_DTYPE_INT16: {

@@ -17,14 +17,20 @@ typedef struct topk_params {
   bool largest;
 } topk_params;
 
+/* A value with its index: 64-bit integers keep their exact value (u or
+ * i, compared as such); other types are compared as doubles. */
 typedef struct entry {
-  double value;
+  union {
+    double f;
+    int64_t i;
+    uint64_t u;
+  } value;
   int64_t index;
 } entry;
 
 static bool accepts_topk(const strand_dtype *d, size_t n) {
   return n >= 1 && n <= 2 &&
-         kernel_dtype_in(d[0], KERNEL_DT_FLOATS | KERNEL_DT(INT32) | KERNEL_DT(INT64)) &&
+         kernel_dtype_in(d[0], KERNEL_DT_NUMBERS) &&
          (n < 2 || kernel_dtype_in(d[1], KERNEL_DT(INT64)));
 }
 
@@ -91,16 +97,38 @@ static int compare_values(double a, double b) {
   return a < b ? -1 : a > b;
 }
 
+#define ORDER(a, b) ((a) < (b) ? -1 : (a) > (b))
+#define INDEX_ORDER(a, b) (((a)->index > (b)->index) - ((a)->index < (b)->index))
+
 static int larger_first(const void *x, const void *y) {
   const entry *a = x, *b = y;
-  int order = compare_values(b->value, a->value);
-  return order ? order : (a->index > b->index) - (a->index < b->index);
+  int order = compare_values(b->value.f, a->value.f);
+  return order ? order : INDEX_ORDER(a, b);
 }
-
 static int smaller_first(const void *x, const void *y) {
   const entry *a = x, *b = y;
-  int order = compare_values(a->value, b->value);
-  return order ? order : (a->index > b->index) - (a->index < b->index);
+  int order = compare_values(a->value.f, b->value.f);
+  return order ? order : INDEX_ORDER(a, b);
+}
+static int larger_first_i64(const void *x, const void *y) {
+  const entry *a = x, *b = y;
+  int order = ORDER(b->value.i, a->value.i);
+  return order ? order : INDEX_ORDER(a, b);
+}
+static int smaller_first_i64(const void *x, const void *y) {
+  const entry *a = x, *b = y;
+  int order = ORDER(a->value.i, b->value.i);
+  return order ? order : INDEX_ORDER(a, b);
+}
+static int larger_first_u64(const void *x, const void *y) {
+  const entry *a = x, *b = y;
+  int order = ORDER(b->value.u, a->value.u);
+  return order ? order : INDEX_ORDER(a, b);
+}
+static int smaller_first_u64(const void *x, const void *y) {
+  const entry *a = x, *b = y;
+  int order = ORDER(a->value.u, b->value.u);
+  return order ? order : INDEX_ORDER(a, b);
 }
 
 typedef struct topk_job {
@@ -110,15 +138,6 @@ typedef struct topk_job {
   entry *scratch;
 } topk_job;
 
-static void store(kernel_tensor *y, size_t at, double v) {
-  switch (y->dtype) {
-  case STRAND_DTYPE_FLOAT32: ((float *)y->data)[at] = (float)v; break;
-  case STRAND_DTYPE_FLOAT64: ((double *)y->data)[at] = v; break;
-  case STRAND_DTYPE_INT32: ((int32_t *)y->data)[at] = (int32_t)v; break;
-  default: ((int64_t *)y->data)[at] = (int64_t)v; break;
-  }
-}
-
 static void topk_slot(void *p, size_t slot) {
   const topk_job *j = p;
   const kernel_call *c = j->c;
@@ -126,19 +145,29 @@ static void topk_slot(void *p, size_t slot) {
   kernel_tensor *values = c->outputs[0], *indices = kernel_output(c, 1);
   const topk_params *params = c->params;
   entry *e = j->scratch + slot * j->dim;
+  size_t size = strand_dtype_size(x->dtype);
   size_t begin = j->lines * slot / j->slots, end = j->lines * (slot + 1) / j->slots;
   for (size_t line = begin; line < end; line++) {
     size_t outer = line / j->inner, in = line % j->inner;
     size_t base = outer * j->dim * j->inner + in;
     for (size_t i = 0; i < j->dim; i++) {
-      e[i].value = kernel_number_at(x->data, x->dtype, base + i * j->inner);
+      size_t from = base + i * j->inner;
+      if (x->dtype == STRAND_DTYPE_INT64) e[i].value.i = ((const int64_t *)x->data)[from];
+      else if (x->dtype == STRAND_DTYPE_UINT64) e[i].value.u = ((const uint64_t *)x->data)[from];
+      else e[i].value.f = kernel_number_at(x->data, x->dtype, from);
       e[i].index = (int64_t)i;
     }
-    qsort(e, j->dim, sizeof *e, params->largest ? larger_first : smaller_first);
+    int (*order)(const void *, const void *) =
+        x->dtype == STRAND_DTYPE_INT64    ? (params->largest ? larger_first_i64 : smaller_first_i64)
+        : x->dtype == STRAND_DTYPE_UINT64 ? (params->largest ? larger_first_u64 : smaller_first_u64)
+                                          : (params->largest ? larger_first : smaller_first);
+    qsort(e, j->dim, sizeof *e, order);
     size_t out_base = outer * (size_t)j->k * j->inner + in;
     for (int64_t i = 0; i < j->k; i++) {
       size_t at = out_base + (size_t)i * j->inner;
-      store(values, at, e[i].value);
+      /* the value itself, copied from the input: exact in every type */
+      memcpy((char *)values->data + at * size,
+             (const char *)x->data + (base + (size_t)e[i].index * j->inner) * size, size);
       if (indices) ((int64_t *)indices->data)[at] = e[i].index;
     }
   }

@@ -279,6 +279,11 @@ def shape_ops():
     x = rand(2, 3, 4)
     case("identity", [node("Identity", ["x"], ["y"])], [("x", x)], ["y"])
     case("dropout", [node("Dropout", ["x"], ["y", "mask"])], [("x", x)], ["y", "mask"])
+    # training mode with a constant ratio of 0 drops nothing
+    case("dropout_training_zero_ratio", [node("Dropout", ["x", "r", "t"], ["y", "mask"])],
+         [("x", x)], ["y", "mask"],
+         initializers=[("r", np.array(0, np.float32)), ("t", np.array(True))],
+         expected=[x, np.ones(x.shape, np.bool_)])
     for axis in (0, 2, -1):
         case(f"flatten_axis{axis}".replace("-", "m"), [node("Flatten", ["x"], ["y"], axis=axis)],
              [("x", x)], ["y"])
@@ -540,12 +545,22 @@ def rearrange():
          rtol=1e-5, atol=1e-5)
 
 
+def extra_types():
+    """Element types beyond the common ones (drawn last: earlier cases keep their data)."""
+    x8 = ints(1, 2, 5, 6, low=-128, high=127, dtype=np.int8)
+    case("maxpool_int8", [node("MaxPool", ["x"], ["y"], kernel_shape=[3, 2], strides=[2, 1],
+                               pads=[1, 0, 1, 1], dilations=[1, 2])], [("x", x8)], ["y"], opset=12)
+    big = np.array([[2**62 + 3, 2**62 + 1, -2**62, 2**62 + 2, 7]], np.int64)
+    case("topk_int64_exact", [node("TopK", ["x", "k"], ["v", "i"])], [("x", big)], ["v", "i"],
+         initializers=[("k", np.array([3], np.int64))])
+
+
 def main():
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
     os.makedirs(OUT)
     for family in (elementwise, activations, matmul, conv, conv_transpose, pools, normalization, shape_ops,
-                   reductions, rearrange, fusions, resize, recurrent):
+                   reductions, rearrange, fusions, resize, recurrent, extra_types):
         family()
     with open(os.path.join(OUT, "cases.txt"), "w") as f:
         f.write("# name rtol atol — written by tests/data/make_kernel_cases.py\n")

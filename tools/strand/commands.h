@@ -7,5 +7,6 @@ int strand_cmd_demo(int argc, char **argv); /* demo.c */
 int strand_cmd_info(int argc, char **argv); /* info.c */
 int strand_cmd_run(int argc, char **argv);   /* run.c */
 int strand_cmd_check(int argc, char **argv); /* check.c */
+int strand_cmd_stress(int argc, char **argv); /* stress.c */
 
 #endif

@@ -17,6 +17,7 @@ static const command commands[] = {
     {"info", strand_cmd_info, "describe a model: inputs, outputs, opsets, ops, parameters"},
     {"run", strand_cmd_run, "run a model once on inputs from files or random values"},
     {"check", strand_cmd_check, "run ONNX test-data directories and compare outputs"},
+    {"stress", strand_cmd_stress, "run a model from many threads, checking every output bit for bit"},
 };
 
 static void usage(FILE *out) {

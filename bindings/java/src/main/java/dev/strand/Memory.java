@@ -1,0 +1,131 @@
+package dev.strand;
+
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.LongSupplier;
+import java.util.function.Supplier;
+
+/**
+ * Native allocation from Java: sets strand's origin text to the Java
+ * creation stack around the native call (when traced), and when strand
+ * refuses an allocation because of its memory limit while unclosed objects
+ * exist (some of them may be garbage the collector has not found yet), asks
+ * the GC once, lets the cleaners run, and retries once before throwing.
+ *
+ * <p>Thread safety: any. Concurrent failures share one collection.
+ */
+final class Memory {
+  /** How long to wait for the cleaners after a collection, at most. */
+  static final long CLEANER_WAIT_NANOS = 1_000_000_000L;
+  /** The cleaners count as done when nothing was freed for this long. */
+  static final long CLEANER_QUIET_NANOS = 50_000_000L;
+
+  private static final LongAdder FREED = new LongAdder();
+  private static final LongAdder RETRIES = new LongAdder();
+  private static final Object GC_LOCK = new Object();
+  private static volatile long collections;
+
+  private Memory() {}
+
+  static void freed() {
+    FREED.increment();
+  }
+
+  /** Allocations that succeeded when retried after a collection, since the start. */
+  static long retries() {
+    return RETRIES.sum();
+  }
+
+  /** Collections this class asked for, since the start. */
+  static long collections() {
+    return collections;
+  }
+
+  static long allocate(Leaks.Site site, LongSupplier call) {
+    if (site != null) {
+      Native.setOrigin(site.origin());
+    }
+    try {
+      long seen = collections;
+      try {
+        return call.getAsLong();
+      } catch (StrandException e) {
+        if (e.status() != Status.MEMORY_LIMIT || !collectGarbage(seen)) {
+          throw e;
+        }
+      }
+      long value = call.getAsLong();
+      RETRIES.increment();
+      return value;
+    } finally {
+      if (site != null) {
+        Native.setOrigin(null);
+      }
+    }
+  }
+
+  static <T> T allocate(Leaks.Site site, Supplier<T> call) {
+    if (site != null) {
+      Native.setOrigin(site.origin());
+    }
+    try {
+      long seen = collections;
+      try {
+        return call.get();
+      } catch (StrandException e) {
+        if (e.status() != Status.MEMORY_LIMIT || !collectGarbage(seen)) {
+          throw e;
+        }
+      }
+      T value = call.get();
+      RETRIES.increment();
+      return value;
+    } finally {
+      if (site != null) {
+        Native.setOrigin(null);
+      }
+    }
+  }
+
+  /**
+   * Runs the GC and waits for the cleaners, unless no object is open (then
+   * garbage cannot be holding native memory) or another thread has done so
+   * since {@code seen}. Returns true when a retry may succeed.
+   */
+  static boolean collectGarbage(long seen) {
+    if (Leaks.open() == 0) {
+      return false;
+    }
+    synchronized (GC_LOCK) {
+      if (collections != seen) {
+        return true; // another thread collected after this one failed
+      }
+      System.gc();
+      awaitCleaners(CLEANER_WAIT_NANOS);
+      collections++;
+    }
+    return true;
+  }
+
+  /** Waits until the cleaners have been quiet for a while, or `limit` passed. */
+  static void awaitCleaners(long limitNanos) {
+    long start = System.nanoTime();
+    long last = FREED.sum();
+    long quietSince = start;
+    while (System.nanoTime() - start < limitNanos) {
+      try {
+        Thread.sleep(2);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      }
+      long now = FREED.sum();
+      long t = System.nanoTime();
+      if (now != last) {
+        last = now;
+        quietSince = t;
+      } else if (t - quietSince >= CLEANER_QUIET_NANOS) {
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,142 @@
+package dev.strand;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+
+/**
+ * The JNI surface (native/strand_jni.c). Handles are {@code long}s; text
+ * crosses as UTF-8 bytes ending in NUL ({@link #text}). Every method may be
+ * called from any thread. Callers guarantee that a handle they pass is alive
+ * for the whole call (see {@link StrandObject}).
+ */
+final class Native {
+  /** Must equal BINDING_ABI in strand_jni.c. */
+  static final int ABI = 1;
+
+  static {
+    NativeLoader.load();
+    int abi = abiVersion();
+    if (abi != ABI) {
+      throw new UnsatisfiedLinkError(
+          "strand: the native library speaks interface " + abi + ", these classes " + ABI
+              + ": the jar and libstrand_jni come from different builds");
+    }
+    Config.apply();
+  }
+
+  private Native() {}
+
+  /** Makes sure the library is loaded and configured. */
+  static void init() {}
+
+  /** {@code s} as UTF-8 with a terminating NUL, for the native side. */
+  static byte[] text(String s) {
+    byte[] utf8 = s.getBytes(StandardCharsets.UTF_8);
+    byte[] out = new byte[utf8.length + 1];
+    System.arraycopy(utf8, 0, out, 0, utf8.length);
+    return out;
+  }
+
+  // ---- library-wide
+  static native int abiVersion();
+
+  static native String version();
+
+  static native int versionNumber();
+
+  static native String statusName(int status);
+
+  static native String dtypeName(int dtype);
+
+  static native long[] memoryStats();
+
+  static native void setMemoryLimit(long bytes);
+
+  static native void resetMemoryPeaks();
+
+  static native long parseBytes(byte[] text);
+
+  static native void setLeakLevel(int level, int sampleInterval);
+
+  static native int leakLevel();
+
+  static native void setOrigin(byte[] text);
+
+  static native void leakReport(List<NativeLeakSite> out);
+
+  static native long misuseCount();
+
+  static native void setLogLevel(int level);
+
+  static native int logLevel();
+
+  static native void setThreadBudget(int threads);
+
+  static native int threadBudget();
+
+  static native String lastMessage();
+
+  // ---- every kind
+  static native void retain(int kind, long handle);
+
+  static native void release(int kind, long handle);
+
+  static native boolean releaseOnForeignThread(int kind, long handle);
+
+  // ---- tensors
+  static native long tensorCreate(int dtype, long[] shape, Object array, long byteCount);
+
+  static native long tensorWrap(int dtype, long[] shape, ByteBuffer buffer, long offset, long length);
+
+  static native long[] tensorInfo(long handle);
+
+  static native void tensorRead(long handle, Object array, long byteCount);
+
+  static native void tensorWrite(long handle, Object array, long byteCount);
+
+  static native void tensorCopyDirect(long handle, ByteBuffer buffer, long offset, boolean intoTensor);
+
+  static native long tensorReadNpy(byte[] path);
+
+  static native void tensorWriteNpy(long handle, byte[] path);
+
+  // ---- models
+  static native long modelLoad(byte[] path);
+
+  static native long modelLoadBytes(byte[] data, int offset, int length);
+
+  static native long modelLoadDirect(ByteBuffer buffer, long offset, long length);
+
+  static native ValueInfo[] modelValues(long handle, boolean outputs);
+
+  static native String[] modelText(long handle);
+
+  static native long[] modelNumbers(long handle);
+
+  static native String modelOpsetDomain(long handle, int index);
+
+  static native long modelOpsetVersion(long handle, int index);
+
+  static native void modelCheckSupported(long handle);
+
+  // ---- sessions
+  static native long sessionCreate(long model, int intraOpThreads);
+
+  static native long sessionModel(long handle);
+
+  static native long[] sessionRun(long handle, int[] inputIndices, long[] inputs, int[] outputIndices);
+
+  static native long[] sessionStats(long handle);
+
+  // ---- dispatchers
+  static native long dispatcherCreate(byte[] name, long queueCapacity);
+
+  static native int dispatcherRun(long handle, Dispatcher.Task task);
+
+  static native boolean dispatcherIsCurrent(long handle);
+
+  static native void dispatcherStop(long handle, boolean cancel);
+
+  static native double[] dispatcherStats(long handle);
+}

@@ -1,0 +1,1 @@
+ByJj6jY®|F|t.MFMQ.{Nzpz{NxpXEÖEë

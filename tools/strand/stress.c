@@ -1,0 +1,660 @@
+/*
+ * stress.c — `strand stress MODEL [--threads N] [--count N] [--batch B]
+ * [--seed S] [--migrate] [--release-elsewhere] [--dispatcher] [--intra-op T]
+ * [--quiet]`: many threads run one shared session and every output is
+ * compared bit for bit with a single-threaded reference.
+ *
+ * Inputs come from a fixed pool of POOL_SIZE input sets, filled from a
+ * seeded generator (symbolic batch dimensions bound to --batch, other
+ * unknown dimensions taken as 1). The reference output of each set is
+ * computed first, on this thread, with the same session. Request i always
+ * uses the same set, chosen from the seed and i. Each request wraps the
+ * pool's data in fresh input tensors (no copy) and gets fresh output
+ * tensors, so that every request makes and releases strand objects.
+ *
+ * Nothing is allocated per request by this program: counters are 64-bit
+ * atomics, latencies go into a fixed log-linear histogram per worker slot,
+ * and the cleaner queue (--release-elsewhere) is a bounded ring.
+ *
+ * Exit status: 0 when every request succeeded, matched its reference and
+ * nothing was left alive after the final release; 1 otherwise; 2 for a
+ * usage error.
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "strand.h"
+
+#define POOL_SIZE 64
+#define MAX_IO 64            /* inputs or outputs a model may have here */
+#define MAX_THREADS 4096
+#define CLEANER_CAPACITY 4096 /* tensors waiting for the cleaner */
+#define HIST_SUB 8            /* sub-buckets per power of two: ~12% resolution */
+#define HIST_BUCKETS (64 * HIST_SUB)
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: strand stress MODEL [--threads N] [--count N] [--batch B] [--seed S]\n"
+          "                     [--migrate] [--release-elsewhere] [--dispatcher]\n"
+          "                     [--intra-op T] [--quiet]\n\n"
+          "Runs MODEL from many threads on one shared session and compares every\n"
+          "output bit for bit with a single-threaded reference.\n\n"
+          "  --threads N          caller threads (default 8)\n"
+          "  --count N            requests in total (default 10000)\n"
+          "  --batch B            the value of symbolic batch dimensions (default 1)\n"
+          "  --seed S             the seed of the inputs (default 0)\n"
+          "  --migrate            run each request on a fresh thread (N at a time)\n"
+          "  --release-elsewhere  release tensors on a separate cleaner thread\n"
+          "  --dispatcher         make every run through one strand_dispatcher\n"
+          "  --intra-op T         threads one run may use (default: the CPU budget)\n"
+          "  --quiet              no progress lines\n\n"
+          "Exit status: non-zero on any error, mismatch or leaked object.\n");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Latency histogram                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* Nanoseconds, log-linear: values below HIST_SUB exactly, then HIST_SUB
+ * buckets per power of two. Fixed size: recording never allocates. */
+typedef struct histogram {
+  uint64_t counts[HIST_BUCKETS];
+  uint64_t total;
+  uint64_t max;
+} histogram;
+
+static int highest_bit(uint64_t v) { return 63 - __builtin_clzll(v); }
+
+static size_t bucket_of(uint64_t v) {
+  if (v < HIST_SUB) return (size_t)v;
+  int e = highest_bit(v); /* >= 3 */
+  uint64_t sub = (v >> (e - 3)) & (HIST_SUB - 1);
+  return (size_t)(e - 2) * HIST_SUB + (size_t)sub;
+}
+
+/* The middle of bucket `b`, in nanoseconds. */
+static double bucket_middle(size_t b) {
+  if (b < HIST_SUB) return (double)b;
+  int e = (int)(b / HIST_SUB) + 2;
+  double low = ldexp((double)(HIST_SUB + b % HIST_SUB), e - 3);
+  return low + ldexp(1.0, e - 3) / 2;
+}
+
+static void histogram_add(histogram *h, uint64_t ns) {
+  h->counts[bucket_of(ns)]++;
+  h->total++;
+  if (ns > h->max) h->max = ns;
+}
+
+static void histogram_merge(histogram *into, const histogram *from) {
+  for (size_t b = 0; b < HIST_BUCKETS; b++) into->counts[b] += from->counts[b];
+  into->total += from->total;
+  if (from->max > into->max) into->max = from->max;
+}
+
+static double histogram_percentile_us(const histogram *h, double p) {
+  if (h->total == 0) return 0;
+  uint64_t rank = (uint64_t)ceil(p * (double)h->total), seen = 0;
+  if (rank == 0) rank = 1;
+  for (size_t b = 0; b < HIST_BUCKETS; b++) {
+    seen += h->counts[b];
+    if (seen >= rank) {
+      double v = bucket_middle(b);
+      return (v > (double)h->max ? (double)h->max : v) / 1e3;
+    }
+  }
+  return (double)h->max / 1e3;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The cleaner: a bounded queue of tensors released on its own thread        */
+/* ------------------------------------------------------------------------ */
+
+typedef struct cleaner {
+  pthread_mutex_t lock;
+  pthread_cond_t not_full, not_empty;
+  strand_tensor *ring[CLEANER_CAPACITY];
+  size_t head, length;
+  int closing;
+  uint64_t released;
+  pthread_t thread;
+} cleaner;
+
+/* Hands over one reference: the caller must not touch `t` afterwards. */
+static void cleaner_push(cleaner *c, strand_tensor *t) {
+  pthread_mutex_lock(&c->lock);
+  while (c->length == CLEANER_CAPACITY) pthread_cond_wait(&c->not_full, &c->lock);
+  c->ring[(c->head + c->length) % CLEANER_CAPACITY] = t;
+  c->length++;
+  pthread_cond_signal(&c->not_empty);
+  pthread_mutex_unlock(&c->lock);
+}
+
+static void *cleaner_main(void *arg) {
+  cleaner *c = arg;
+  strand_tensor *taken[256];
+  for (;;) {
+    size_t n = 0;
+    pthread_mutex_lock(&c->lock);
+    while (c->length == 0 && !c->closing) pthread_cond_wait(&c->not_empty, &c->lock);
+    if (c->length == 0) {
+      pthread_mutex_unlock(&c->lock);
+      return NULL;
+    }
+    while (c->length > 0 && n < sizeof taken / sizeof taken[0]) {
+      taken[n++] = c->ring[c->head];
+      c->head = (c->head + 1) % CLEANER_CAPACITY;
+      c->length--;
+    }
+    pthread_cond_broadcast(&c->not_full);
+    pthread_mutex_unlock(&c->lock);
+    for (size_t i = 0; i < n; i++) strand_tensor_release(taken[i]);
+    c->released += n; /* only this thread writes it; read after the join */
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Shared state                                                              */
+/* ------------------------------------------------------------------------ */
+
+typedef struct input_set {
+  strand_tensor *tensors[MAX_IO];    /* owned: the pool's data */
+  strand_tensor *reference[MAX_IO];  /* owned: the single-threaded outputs */
+} input_set;
+
+typedef struct stress {
+  strand_session *session;
+  strand_dispatcher *dispatcher; /* NULL without --dispatcher */
+  cleaner *cleaner;              /* NULL without --release-elsewhere */
+  size_t n_inputs, n_outputs;
+  const char *input_names[MAX_IO];
+  strand_dtype input_dtypes[MAX_IO];
+  int64_t input_dims[MAX_IO][STRAND_MAX_RANK];
+  size_t input_ranks[MAX_IO];
+  input_set pool[POOL_SIZE];
+  uint64_t seed, count;
+
+  _Atomic uint64_t next;       /* the next request index to take */
+  _Atomic uint64_t done;       /* requests finished, matched or not */
+  _Atomic uint64_t errors;
+  _Atomic uint64_t mismatches;
+  _Atomic int workers_left;
+  pthread_mutex_t first_lock;  /* guards the two texts below */
+  char first_error[512];
+  char first_mismatch[512];
+} stress;
+
+/* A worker slot: one long-lived caller, or (--migrate) the driver that
+ * starts one fresh thread per request. Its histogram is written by one
+ * thread at a time (thread creation and join order the hand-overs). */
+typedef struct slot {
+  stress *s;
+  uint64_t request; /* --migrate: the request the fresh thread runs */
+  histogram latency;
+  pthread_t thread;
+} slot;
+
+/* What strand_dispatcher_run carries to the dispatcher's thread. */
+typedef struct run_closure {
+  stress *s;
+  const strand_tensor *const *inputs;
+  strand_tensor **outputs;
+} run_closure;
+
+static uint64_t mix(uint64_t x) { /* splitmix64's finalizer */
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Keeps the first text of its kind: "request N: TEXT". */
+static void note_first(stress *s, char *into, uint64_t request, const char *text) {
+  pthread_mutex_lock(&s->first_lock);
+  if (!into[0]) snprintf(into, 512, "request %llu: %s", (unsigned long long)request, text);
+  pthread_mutex_unlock(&s->first_lock);
+}
+
+static strand_status run_session(stress *s, const strand_tensor *const *inputs,
+                                 strand_tensor **outputs) {
+  return strand_session_run(s->session, s->input_names, inputs, s->n_inputs, NULL, outputs,
+                            s->n_outputs);
+}
+
+static strand_status run_on_dispatcher(void *arg) {
+  run_closure *c = arg;
+  return run_session(c->s, c->inputs, c->outputs);
+}
+
+/* 1 when `got` has the reference's dtype, shape and bytes. */
+static int same_tensor(const strand_tensor *got, const strand_tensor *want) {
+  strand_dtype a, b;
+  const int64_t *da, *db;
+  size_t ra, rb, na, nb;
+  void *pa, *pb;
+  if (strand_tensor_dtype(got, &a) || strand_tensor_dtype(want, &b) || a != b) return 0;
+  if (strand_tensor_shape(got, &da, &ra) || strand_tensor_shape(want, &db, &rb) || ra != rb)
+    return 0;
+  if (ra && memcmp(da, db, ra * sizeof *da) != 0) return 0;
+  if (strand_tensor_byte_size(got, &na) || strand_tensor_byte_size(want, &nb) || na != nb)
+    return 0;
+  if (strand_tensor_data(got, &pa) || strand_tensor_data(want, &pb)) return 0;
+  return na == 0 || memcmp(pa, pb, na) == 0;
+}
+
+static void release_tensor(stress *s, strand_tensor *t) {
+  if (!t) return;
+  if (s->cleaner)
+    cleaner_push(s->cleaner, t);
+  else
+    strand_tensor_release(t);
+}
+
+/* Runs request `request` and records its latency in `h`. */
+static void run_request(stress *s, uint64_t request, histogram *h) {
+  const input_set *set = &s->pool[mix(s->seed ^ mix(request)) % POOL_SIZE];
+  strand_tensor *inputs[MAX_IO] = {0};
+  strand_tensor *outputs[MAX_IO] = {0};
+  strand_status st = STRAND_OK;
+  for (size_t i = 0; i < s->n_inputs && !st; i++) {
+    void *data;
+    size_t bytes;
+    strand_tensor_data(set->tensors[i], &data);
+    strand_tensor_byte_size(set->tensors[i], &bytes);
+    st = strand_tensor_wrap(s->input_dtypes[i], s->input_dims[i], s->input_ranks[i], data, bytes,
+                            NULL, NULL, &inputs[i]);
+  }
+  if (!st) {
+    uint64_t start = now_ns();
+    if (s->dispatcher) {
+      run_closure c = {s, (const strand_tensor *const *)inputs, outputs};
+      st = strand_dispatcher_run(s->dispatcher, run_on_dispatcher, &c);
+    } else {
+      st = run_session(s, (const strand_tensor *const *)inputs, outputs);
+    }
+    histogram_add(h, now_ns() - start);
+  }
+  if (st) {
+    atomic_fetch_add_explicit(&s->errors, 1, memory_order_relaxed);
+    char text[400];
+    snprintf(text, sizeof text, "%s: %s", strand_status_name(st), strand_errmsg());
+    note_first(s, s->first_error, request, text);
+  } else {
+    for (size_t k = 0; k < s->n_outputs; k++) {
+      if (!same_tensor(outputs[k], set->reference[k])) {
+        atomic_fetch_add_explicit(&s->mismatches, 1, memory_order_relaxed);
+        char text[64];
+        snprintf(text, sizeof text, "output %zu differs from the reference", k);
+        note_first(s, s->first_mismatch, request, text);
+        break;
+      }
+    }
+  }
+  for (size_t i = 0; i < s->n_inputs; i++) release_tensor(s, inputs[i]);
+  for (size_t k = 0; k < s->n_outputs; k++) release_tensor(s, outputs[k]);
+  atomic_fetch_add_explicit(&s->done, 1, memory_order_relaxed);
+}
+
+static int take_request(stress *s, uint64_t *request) {
+  uint64_t i = atomic_fetch_add_explicit(&s->next, 1, memory_order_relaxed);
+  if (i >= s->count) return 0;
+  *request = i;
+  return 1;
+}
+
+static void *fresh_thread_main(void *arg) {
+  slot *sl = arg;
+  run_request(sl->s, sl->request, &sl->latency);
+  return NULL;
+}
+
+static void *worker_main(void *arg) {
+  slot *sl = arg;
+  stress *s = sl->s;
+  uint64_t request;
+  while (take_request(s, &request)) run_request(s, request, &sl->latency);
+  atomic_fetch_sub_explicit(&s->workers_left, 1, memory_order_release);
+  return NULL;
+}
+
+/* --migrate: one fresh thread per request, started and joined here. */
+static void *driver_main(void *arg) {
+  slot *sl = arg;
+  stress *s = sl->s;
+  while (take_request(s, &sl->request)) {
+    pthread_t t;
+    int err = pthread_create(&t, NULL, fresh_thread_main, sl);
+    if (err) {
+      atomic_fetch_add_explicit(&s->errors, 1, memory_order_relaxed);
+      char text[200];
+      snprintf(text, sizeof text, "cannot start a thread: %s", strerror(err));
+      note_first(s, s->first_error, sl->request, text);
+      atomic_fetch_add_explicit(&s->done, 1, memory_order_relaxed);
+      continue;
+    }
+    pthread_join(t, NULL);
+  }
+  atomic_fetch_sub_explicit(&s->workers_left, 1, memory_order_release);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Setup                                                                     */
+/* ------------------------------------------------------------------------ */
+
+static int is_batch_dim(const strand_value_info *v, size_t d) {
+  if (v->dims[d] >= 0) return 0;
+  const char *name = v->dim_names ? v->dim_names[d] : NULL;
+  if (name && (strstr(name, "batch") || strstr(name, "Batch") || strcmp(name, "N") == 0))
+    return 1;
+  return d == 0; /* an unnamed or other leading unknown dimension */
+}
+
+/* Fills tensor data from `state`, as `strand run --random` does. */
+static void fill_random(strand_tensor *t, strand_dtype dtype, uint64_t *state) {
+  size_t n = 0;
+  void *data = NULL;
+  strand_tensor_element_count(t, &n);
+  strand_tensor_data(t, &data);
+  for (size_t i = 0; i < n && data; i++) {
+    uint64_t r = *state = mix(*state);
+    double u = (double)(r >> 11) / 9007199254740992.0; /* [0, 1) */
+    size_t size = strand_dtype_size(dtype);
+    switch (dtype) {
+    case STRAND_DTYPE_FLOAT32: ((float *)data)[i] = (float)(2 * u - 1); break;
+    case STRAND_DTYPE_FLOAT64: ((double *)data)[i] = 2 * u - 1; break;
+    case STRAND_DTYPE_INT64: ((int64_t *)data)[i] = (int64_t)(r % 10); break;
+    case STRAND_DTYPE_INT32: ((int32_t *)data)[i] = (int32_t)(r % 10); break;
+    case STRAND_DTYPE_BOOL: ((uint8_t *)data)[i] = (uint8_t)(r & 1); break;
+    case STRAND_DTYPE_FLOAT16: case STRAND_DTYPE_BFLOAT16: break; /* zeros */
+    default: ((uint8_t *)data)[i * size] = (uint8_t)(r % 10); break;
+    }
+  }
+}
+
+static int parse_count(const char *flag, const char *text, uint64_t min, uint64_t max,
+                       uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(text, &end, 10);
+  if (errno || end == text || *end || text[0] == '-' || v < min || v > max) {
+    fprintf(stderr, "strand stress: %s wants a number from %llu to %llu, not \"%s\"\n", flag,
+            (unsigned long long)min, (unsigned long long)max, text);
+    return 0;
+  }
+  *out = v;
+  return 1;
+}
+
+static void print_progress(const stress *s, double elapsed, int terminal, int last) {
+  uint64_t done = atomic_load_explicit(&s->done, memory_order_relaxed);
+  double rate = elapsed > 0 ? (double)done / elapsed : 0;
+  fprintf(stderr, "%s%8.1f s  %llu / %llu done  %.0f requests/s%s", terminal ? "\r" : "",
+          elapsed, (unsigned long long)done, (unsigned long long)s->count, rate,
+          terminal && !last ? "   " : "\n");
+  fflush(stderr);
+}
+
+static void print_bytes(const char *label, uint64_t bytes) {
+  printf("%s%llu bytes (%.1f KiB)", label, (unsigned long long)bytes, (double)bytes / 1024);
+}
+
+int strand_cmd_stress(int argc, char **argv) {
+  const char *model_path = NULL;
+  uint64_t threads = 8, count = 10000, batch = 1, seed = 0, intra_op = 0;
+  int migrate = 0, elsewhere = 0, use_dispatcher = 0, quiet = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    int has_value = i + 1 < argc;
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      usage(stdout);
+      return 0;
+    } else if (strcmp(a, "--threads") == 0 && has_value) {
+      if (!parse_count(a, argv[++i], 1, MAX_THREADS, &threads)) return 2;
+    } else if (strcmp(a, "--count") == 0 && has_value) {
+      if (!parse_count(a, argv[++i], 1, UINT64_MAX / 2, &count)) return 2;
+    } else if (strcmp(a, "--batch") == 0 && has_value) {
+      if (!parse_count(a, argv[++i], 1, 1 << 20, &batch)) return 2;
+    } else if (strcmp(a, "--seed") == 0 && has_value) {
+      if (!parse_count(a, argv[++i], 0, UINT64_MAX, &seed)) return 2;
+    } else if (strcmp(a, "--intra-op") == 0 && has_value) {
+      if (!parse_count(a, argv[++i], 0, 1024, &intra_op)) return 2;
+    } else if (strcmp(a, "--migrate") == 0) {
+      migrate = 1;
+    } else if (strcmp(a, "--release-elsewhere") == 0) {
+      elsewhere = 1;
+    } else if (strcmp(a, "--dispatcher") == 0) {
+      use_dispatcher = 1;
+    } else if (strcmp(a, "--quiet") == 0) {
+      quiet = 1;
+    } else if (a[0] == '-' || model_path) {
+      fprintf(stderr, "strand stress: unexpected argument \"%s\"\n", a);
+      usage(stderr);
+      return 2;
+    } else {
+      model_path = a;
+    }
+  }
+  if (!model_path) {
+    usage(stderr);
+    return 2;
+  }
+
+  /* Large (the pool and the ring): on the heap, once. */
+  stress *s = calloc(1, sizeof *s);
+  slot *slots = calloc(threads, sizeof *slots);
+  cleaner *cl = elsewhere ? calloc(1, sizeof *cl) : NULL;
+  if (!s || !slots || (elsewhere && !cl)) {
+    fprintf(stderr, "strand stress: out of memory\n");
+    free(s);
+    free(slots);
+    free(cl);
+    return 1;
+  }
+  s->seed = seed;
+  s->count = count;
+  pthread_mutex_init(&s->first_lock, NULL);
+  if (cl) {
+    pthread_mutex_init(&cl->lock, NULL);
+    pthread_cond_init(&cl->not_full, NULL);
+    pthread_cond_init(&cl->not_empty, NULL);
+  }
+  int status = 1, cleaner_started = 0;
+  double elapsed = 0;
+  strand_model *model = NULL;
+  size_t started = 0;
+
+  strand_session_options options = {sizeof options, (unsigned)intra_op};
+  if (strand_model_load(model_path, &model)) {
+    fprintf(stderr, "strand stress: loading %s: %s\n", model_path, strand_errmsg());
+    goto done;
+  }
+  if (strand_session_create(model, &options, &s->session)) {
+    fprintf(stderr, "strand stress: preparing %s: %s\n", model_path, strand_errmsg());
+    goto done;
+  }
+  strand_model_input_count(model, &s->n_inputs);
+  strand_model_output_count(model, &s->n_outputs);
+  if (s->n_inputs > MAX_IO || s->n_outputs > MAX_IO) {
+    fprintf(stderr, "strand stress: %s has %zu inputs and %zu outputs; at most %d each\n",
+            model_path, s->n_inputs, s->n_outputs, MAX_IO);
+    goto done;
+  }
+  for (size_t i = 0; i < s->n_inputs; i++) {
+    strand_value_info v;
+    strand_model_input(model, i, &v);
+    s->input_names[i] = v.name; /* borrowed from the model, which outlives the runs */
+    s->input_dtypes[i] = v.dtype == STRAND_DTYPE_UNDEFINED ? STRAND_DTYPE_FLOAT32 : v.dtype;
+    s->input_ranks[i] = v.rank_known ? v.rank : 0;
+    for (size_t d = 0; d < s->input_ranks[i]; d++)
+      s->input_dims[i][d] = v.dims[d] >= 0 ? v.dims[d] : is_batch_dim(&v, d) ? (int64_t)batch : 1;
+  }
+
+  /* The pool and its single-threaded references, on this thread. */
+  for (size_t p = 0; p < POOL_SIZE; p++) {
+    uint64_t state = mix(seed * 0x9e3779b97f4a7c15ull + p);
+    input_set *set = &s->pool[p];
+    for (size_t i = 0; i < s->n_inputs; i++) {
+      if (strand_tensor_create(s->input_dtypes[i], s->input_dims[i], s->input_ranks[i],
+                               &set->tensors[i])) {
+        fprintf(stderr, "strand stress: making input \"%s\": %s\n", s->input_names[i],
+                strand_errmsg());
+        goto done;
+      }
+      fill_random(set->tensors[i], s->input_dtypes[i], &state);
+    }
+    if (run_session(s, (const strand_tensor *const *)set->tensors, set->reference)) {
+      fprintf(stderr, "strand stress: reference run of input set %zu: %s\n", p, strand_errmsg());
+      goto done;
+    }
+  }
+
+  if (use_dispatcher && strand_dispatcher_create(NULL, &s->dispatcher)) {
+    fprintf(stderr, "strand stress: creating the dispatcher: %s\n", strand_errmsg());
+    goto done;
+  }
+  if (cl) {
+    if (pthread_create(&cl->thread, NULL, cleaner_main, cl)) {
+      fprintf(stderr, "strand stress: cannot start the cleaner thread\n");
+      goto done;
+    }
+    cleaner_started = 1;
+    s->cleaner = cl;
+  }
+
+  printf("stress: %s, %llu requests, %llu threads%s, batch %llu, seed %llu%s%s%s\n", model_path,
+         (unsigned long long)count, (unsigned long long)threads,
+         migrate ? " (a fresh thread per request)" : "", (unsigned long long)batch,
+         (unsigned long long)seed, elsewhere ? ", release elsewhere" : "",
+         use_dispatcher ? ", through a dispatcher" : "", intra_op ? ", intra-op limited" : "");
+  fflush(stdout);
+
+  uint64_t start = now_ns();
+  atomic_store(&s->workers_left, (int)threads);
+  for (; started < threads; started++) {
+    slots[started].s = s;
+    if (pthread_create(&slots[started].thread, NULL, migrate ? driver_main : worker_main,
+                       &slots[started])) {
+      fprintf(stderr, "strand stress: cannot start thread %zu\n", started);
+      atomic_store(&s->next, count); /* the others stop at once */
+      atomic_fetch_sub(&s->workers_left, (int)(threads - started));
+      atomic_fetch_add(&s->errors, 1);
+      break;
+    }
+  }
+  int terminal = isatty(STDERR_FILENO);
+  double report_every = terminal ? 0.25 : 2.0, last_report = 0;
+  while (atomic_load_explicit(&s->workers_left, memory_order_acquire) > 0) {
+    struct timespec nap = {0, 50 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+    double so_far = (double)(now_ns() - start) / 1e9;
+    if (!quiet && so_far - last_report >= report_every) {
+      print_progress(s, so_far, terminal, 0);
+      last_report = so_far;
+    }
+  }
+  for (size_t t = 0; t < started; t++) pthread_join(slots[t].thread, NULL);
+  elapsed = (double)(now_ns() - start) / 1e9;
+  if (!quiet && terminal && last_report > 0) print_progress(s, elapsed, terminal, 1);
+  status = 0;
+
+done:
+  if (cleaner_started) {
+    pthread_mutex_lock(&cl->lock);
+    cl->closing = 1;
+    pthread_cond_broadcast(&cl->not_empty);
+    pthread_mutex_unlock(&cl->lock);
+    pthread_join(cl->thread, NULL);
+  }
+  uint64_t done_count = atomic_load(&s->done), errors = atomic_load(&s->errors),
+           mismatches = atomic_load(&s->mismatches);
+  strand_memory_stats mem;
+  strand_memory_get_stats(&mem);
+  if (status == 0) {
+    histogram all;
+    memset(&all, 0, sizeof all);
+    for (size_t t = 0; t < started; t++) histogram_merge(&all, &slots[t].latency);
+    if (elapsed <= 0) elapsed = 1e-9;
+    printf("requests     %llu done, %llu mismatches, %llu errors\n",
+           (unsigned long long)done_count, (unsigned long long)mismatches,
+           (unsigned long long)errors);
+    if (s->first_error[0]) printf("first error  %s\n", s->first_error);
+    if (s->first_mismatch[0]) printf("first mismatch  %s\n", s->first_mismatch);
+    printf("time         %.3f s\n", elapsed);
+    printf("throughput   %.0f requests/s, %.0f inferences/s (batch %llu)\n",
+           (double)done_count / elapsed, (double)done_count * (double)batch / elapsed,
+           (unsigned long long)batch);
+    printf("latency      p50 %.1f us, p90 %.1f us, p99 %.1f us, max %.1f us (%llu runs)\n",
+           histogram_percentile_us(&all, 0.50), histogram_percentile_us(&all, 0.90),
+           histogram_percentile_us(&all, 0.99), (double)all.max / 1e3,
+           (unsigned long long)all.total);
+    print_bytes("peak memory  ", mem.total_peak_bytes);
+    printf(" (");
+    for (int c = 0; c < STRAND_MEMORY_CATEGORY_COUNT; c++)
+      printf("%s%s %llu", c ? ", " : "", strand_memory_category_name((strand_memory_category)c),
+             (unsigned long long)mem.peak_bytes[c]);
+    printf(")\n");
+    if (s->session) {
+      strand_session_stats ss;
+      if (strand_session_get_stats(s->session, &ss) == 0)
+        printf("session      %llu runs, %llu arenas (%llu bytes), %llu plans\n",
+               (unsigned long long)ss.runs, (unsigned long long)ss.arenas,
+               (unsigned long long)ss.arena_bytes, (unsigned long long)ss.planning_runs);
+    }
+    if (cl) printf("cleaner      %llu tensors released\n", (unsigned long long)cl->released);
+    if (s->dispatcher) {
+      strand_dispatcher_stats ds;
+      if (strand_dispatcher_get_stats(s->dispatcher, &ds) == 0)
+        printf("dispatcher   %llu runs, queue peak %llu, wait p50 %.1f us p99 %.1f us\n",
+               (unsigned long long)ds.runs, (unsigned long long)ds.queue_depth_peak,
+               ds.queue_wait.p50_us, ds.queue_wait.p99_us);
+    }
+    if (errors || mismatches || done_count != count) status = 1;
+  }
+
+  /* Release everything, then nothing may be left. */
+  strand_dispatcher_release(s->dispatcher);
+  for (size_t p = 0; p < POOL_SIZE; p++)
+    for (size_t i = 0; i < MAX_IO; i++) {
+      strand_tensor_release(s->pool[p].tensors[i]);
+      strand_tensor_release(s->pool[p].reference[i]);
+    }
+  strand_session_release(s->session);
+  strand_model_release(model);
+  uint64_t live = 0;
+  fflush(stdout);
+  if (strand_leak_report_print(stderr, &live)) {
+    fprintf(stderr, "strand stress: leak report: %s\n", strand_errmsg());
+    status = 1;
+  }
+  strand_memory_get_stats(&mem);
+  printf("after release: %llu objects, %llu bytes alive%s\n",
+         (unsigned long long)mem.total_live_objects, (unsigned long long)mem.total_live_bytes,
+         mem.total_live_objects || mem.total_live_bytes || live ? " (LEAK)" : " (no leaks)");
+  if (mem.total_live_objects || mem.total_live_bytes || live) status = 1;
+  if (cl) {
+    pthread_cond_destroy(&cl->not_full);
+    pthread_cond_destroy(&cl->not_empty);
+    pthread_mutex_destroy(&cl->lock);
+  }
+  pthread_mutex_destroy(&s->first_lock);
+  free(cl);
+  free(slots);
+  free(s);
+  return status;
+}
