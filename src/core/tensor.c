@@ -74,7 +74,7 @@ static strand_status tensor_new(strand_dtype dtype, const int64_t *shape, size_t
 }
 
 strand_status strand__tensor_create_at(strand_dtype dtype, const int64_t *shape, size_t rank,
-                                       const void *site, const char *function,
+                                       const void *site, const char *function, bool zero_fill,
                                        strand_tensor **out) {
   strand__init();
   if (!out) return strand__fail(STRAND_E_INVALID_ARGUMENT, "%s: out is NULL", function);
@@ -85,7 +85,7 @@ strand_status strand__tensor_create_at(strand_dtype dtype, const int64_t *shape,
   if (bytes) {
     st = strand__alloc_aligned(bytes, TENSOR_ALIGNMENT, STRAND_MEMORY_TENSOR, &data);
     if (st != STRAND_OK) return strand__fail_context(st, "%s", function);
-    memset(data, 0, bytes);
+    if (zero_fill) memset(data, 0, bytes);
   }
   strand_tensor *t;
   st = tensor_new(dtype, shape, rank, elements, bytes, site, &t);
@@ -103,7 +103,7 @@ strand_status strand__tensor_create_at(strand_dtype dtype, const int64_t *shape,
 STRAND_NOINLINE strand_status strand_tensor_create(strand_dtype dtype, const int64_t *shape,
                                                    size_t rank, strand_tensor **out) {
   return strand__tensor_create_at(dtype, shape, rank, __builtin_return_address(0),
-                                  "strand_tensor_create", out);
+                                  "strand_tensor_create", true, out);
 }
 
 STRAND_NOINLINE strand_status strand_tensor_wrap(strand_dtype dtype, const int64_t *shape,

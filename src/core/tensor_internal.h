@@ -24,9 +24,11 @@ strand_status strand__shape_check(strand_dtype dtype, const int64_t *shape, size
                                   const char *function, size_t *elements, size_t *bytes);
 
 /* strand_tensor_create for internal callers that know their own public
- * entry point: `site` is that entry's caller, `function` its name. */
+ * entry point: `site` is that entry's caller, `function` its name. With
+ * `zero_fill` false the data is left as allocated: only for callers that
+ * write every byte before the tensor is seen (a run's outputs). */
 strand_status strand__tensor_create_at(strand_dtype dtype, const int64_t *shape, size_t rank,
-                                       const void *site, const char *function,
+                                       const void *site, const char *function, bool zero_fill,
                                        strand_tensor **out);
 
 #endif

@@ -442,7 +442,8 @@ static strand_status read_buffer(const origin *o, const unsigned char *bytes, si
   st = check_data_size(o, &h, size - preamble - dict_len);
   if (st == STRAND_OK) st = check_bools(o, &h, data);
   strand_tensor *t;
-  if (st == STRAND_OK) st = strand__tensor_create_at(h.dtype, h.dims, h.rank, site, o->who, &t);
+  if (st == STRAND_OK)
+    st = strand__tensor_create_at(h.dtype, h.dims, h.rank, site, o->who, true, &t);
   if (st != STRAND_OK) return st;
   if (h.data_bytes) memcpy(t->data, data, h.data_bytes);
   to_host_order(t->data, h.elements, strand_dtype_size(h.dtype));
@@ -502,7 +503,7 @@ static strand_status read_file(const origin *o, FILE *f, const void *site, stran
     if (st != STRAND_OK) return st;
   }
   strand_tensor *t;
-  st = strand__tensor_create_at(h.dtype, h.dims, h.rank, site, o->who, &t);
+  st = strand__tensor_create_at(h.dtype, h.dims, h.rank, site, o->who, true, &t);
   if (st != STRAND_OK) return st;
   st = read_exactly(o, f, t->data, h.data_bytes, &got);
   if (st == STRAND_OK && got < h.data_bytes) st = check_data_size(o, &h, got);

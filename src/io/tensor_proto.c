@@ -48,7 +48,7 @@ static strand_status read_pb(const char *path, const void *site, strand_tensor *
     goto done;
   }
   strand_tensor *tensor;
-  st = strand__tensor_create_at(t.dtype, t.dims, t.rank, site, fn, &tensor);
+  st = strand__tensor_create_at(t.dtype, t.dims, t.rank, site, fn, true, &tensor);
   if (st) goto done;
   if (t.byte_size) memcpy(tensor->data, t.data, t.byte_size);
   if (name) memcpy(name, t.name, name_length + 1);

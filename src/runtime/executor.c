@@ -102,7 +102,10 @@ static strand_status slot_target(run_call *call, size_t i, strand_dtype dtype, s
     st = check_tensor(name, t, dtype, rank, dims);
     if (st) return st;
   } else {
-    st = strand__tensor_create_at(dtype, dims, rank, call->site, "strand_session_run", &t);
+    /* Kernels write every element of their outputs (arena values are never
+     * zeroed either), so a run's new output tensors skip the zero fill. */
+    st = strand__tensor_create_at(dtype, dims, rank, call->site, "strand_session_run", false,
+                                  &t);
     if (st) return strand__fail_context(st, "output \"%s\"", name);
     c->slot_tensor[i] = t;
     c->slot_made[i] = true;
