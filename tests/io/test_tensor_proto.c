@@ -1,5 +1,6 @@
 /* TensorProto files: reading ONNX test data, writing byte-for-byte what
  * onnx's serializer writes, round trips, and errors. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -121,4 +122,53 @@ TEST(tensor_file_errors) {
   CHECK_STATUS(STRAND_E_INVALID_ARGUMENT, strand_tensor_write_pb(real, NULL, NULL));
   CHECK_STATUS(STRAND_E_INVALID_ARGUMENT, strand_tensor_write_pb(NULL, "/tmp/x.pb", NULL));
   strand_tensor_release(real);
+}
+
+/* Thread safety: any — threads read one shared file and write files of
+ * their own at the same time, a tensor made on one thread written by
+ * another. */
+static _Atomic int pb_thread_errors;
+static _Atomic int pb_thread_index;
+
+typedef struct {
+  strand_tensor *shared;
+  char input[1024]; /* data() keeps its paths in static buffers: made once */
+} pb_threads;
+
+static void *read_and_write_pb(void *arg) {
+  pb_threads *job = arg;
+  strand_tensor *shared = job->shared;
+  int me = atomic_fetch_add(&pb_thread_index, 1);
+  char path[256];
+  snprintf(path, sizeof path, "/tmp/strand_pb_thread_%d_%d.pb", (int)getpid(), me);
+  for (int i = 0; i < 50; i++) {
+    strand_tensor *t = NULL, *back = NULL;
+    char name[32];
+    if (strand_tensor_read_pb(job->input, &t, name, sizeof name) != STRAND_OK ||
+        strand_tensor_write_pb(shared, path, "shared") != STRAND_OK ||
+        strand_tensor_read_pb(path, &back, name, sizeof name) != STRAND_OK ||
+        strcmp(name, "shared") != 0) {
+      atomic_fetch_add(&pb_thread_errors, 1);
+    } else {
+      void *a, *b;
+      strand_tensor_data(shared, &a);
+      strand_tensor_data(back, &b);
+      if (memcmp(a, b, 6 * sizeof(float)) != 0) atomic_fetch_add(&pb_thread_errors, 1);
+    }
+    strand_tensor_release(t);
+    strand_tensor_release(back);
+  }
+  unlink(path);
+  return NULL;
+}
+
+TEST(threads_read_and_write_at_once) {
+  pb_threads job;
+  char name[32];
+  snprintf(job.input, sizeof job.input, "%s", data("input_0.pb"));
+  REQUIRE_OK(strand_tensor_read_pb(job.input, &job.shared, name, sizeof name));
+  atomic_store(&pb_thread_errors, 0);
+  test_run_threads(4, read_and_write_pb, &job);
+  CHECK(atomic_load(&pb_thread_errors) == 0);
+  strand_tensor_release(job.shared);
 }
