@@ -173,7 +173,7 @@ void strand__free_aligned(void *ptr, size_t size, strand_memory_category categor
 
 strand_status strand__strdup(const char *text, char **out) {
   size_t n = strlen(text) + 1;
-  void *p;
+  void *p = NULL;
   strand_status st = strand__alloc(n, STRAND_MEMORY_OTHER, &p);
   if (st != STRAND_OK) return st;
   memcpy(p, text, n);

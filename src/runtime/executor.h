@@ -151,6 +151,12 @@ typedef struct run_call {
 /* Grows the context's arena (SCRATCH) to at least `size` bytes. */
 strand_status session_arena_reserve(strand_session *s, run_context *c, size_t size);
 
+/* Rewrites made at creation once every node has its kernel (fuse.c,
+ * fuse_sequence.c): absorbed nodes lose their kernel, producers write the
+ * absorbed node's outputs. `readers` has room for a count per value. */
+strand_status session_fuse(strand_session *s, uint32_t *readers);
+strand_status session_fuse_sequence(strand_session *s, uint32_t *readers);
+
 /* ---- plan.c ---------------------------------------------------------------- */
 
 /* Fills ctx->key: for each graph input its dtype, rank and dims, then one
