@@ -196,7 +196,8 @@ STRAND_API const char *strand_dtype_name(strand_dtype dtype);
   X(TENSOR, 0, "tensor")                                                      \
   X(MODEL, 1, "model")                                                        \
   X(SESSION, 2, "session")                                                    \
-  X(DISPATCHER, 3, "dispatcher")
+  X(DISPATCHER, 3, "dispatcher")                                              \
+  X(CANCEL_TOKEN, 4, "cancel token")
 
 typedef enum strand_kind {
 #define STRAND_KIND_ENUM_(name, value, text) STRAND_KIND_##name = value,
@@ -593,6 +594,7 @@ STRAND_API strand_status strand_tensor_write_npy_buffer(const strand_tensor *ten
  * its own arena. A run splits big operations over the process's CPU budget
  * (see "Threads: the CPU budget" below), the calling thread included. */
 typedef struct strand_session strand_session;
+typedef struct strand_dispatcher strand_dispatcher; /* see "The dispatcher" */
 
 typedef struct strand_session_options {
   /* sizeof(strand_session_options): lets later versions add fields. */
@@ -601,6 +603,27 @@ typedef struct strand_session_options {
    * 0 (the default) means the process's CPU budget. A value above the
    * budget is lowered to it at each run. 1 runs everything on the caller. */
   unsigned intra_op_threads;
+  /* Dynamic batching: the most rows one stacked run may hold; 0 or 1 (the
+   * default) turns batching off. With batching on, runs that arrive while
+   * others wait and whose inputs differ only in their first dimension (the
+   * batch: a symbolic dimension shared by every input and output) are
+   * stacked along it, run once, and split back; each caller receives
+   * exactly the outputs its own run would have given. The first run of a
+   * batch waits at most batch_delay_us for company; a run that cannot be
+   * stacked (other shapes, caller-supplied outputs, more rows than
+   * batch_max_rows) runs on its own, at once. Batching pays when many
+   * threads send small requests; see strand_session_stats for its figures. */
+  unsigned batch_max_rows;
+  /* The longest the first run of a batch waits for others, in microseconds;
+   * 0 with batching on means 100. */
+  uint32_t batch_delay_us;
+  /* Binds the session to a dispatcher: every run then executes on that
+   * dispatcher's thread (the caller blocks; a caller on the dispatcher's
+   * thread runs inline), for hosts that need all work on one thread. The
+   * session holds a reference to the dispatcher. NULL (the default): runs
+   * execute on the calling thread. Runs on a stopped dispatcher fail with
+   * STRAND_E_CANCELED. */
+  strand_dispatcher *dispatcher;
 } strand_session_options;
 
 /* Creates a session for `model`.
@@ -684,6 +707,71 @@ STRAND_API strand_status strand_session_run(strand_session *session,
                                             const char *const *output_names,
                                             strand_tensor **outputs, size_t n_outputs);
 
+/* Cancel tokens. A token is a flag that one thread sets and runs watch: a run
+ * given a token (strand_run_options) stops at the next node boundary once
+ * the token is canceled, returns STRAND_E_CANCELED and leaks nothing. One
+ * token may watch many runs; canceling is sticky until reset. */
+typedef struct strand_cancel_token strand_cancel_token;
+
+/* Creates a token, not canceled.
+ *   out  out: one new reference; release with strand_cancel_token_release.
+ * Returns STRAND_E_INVALID_ARGUMENT for NULL out, STRAND_E_OUT_OF_MEMORY or
+ * STRAND_E_MEMORY_LIMIT. Thread safety: any. */
+STRAND_API strand_status strand_cancel_token_create(strand_cancel_token **out);
+
+/* Adds a reference. Returns STRAND_E_INVALID_ARGUMENT for NULL and
+ * STRAND_E_MISUSE for a released or foreign handle. Thread safety: any. */
+STRAND_API strand_status strand_cancel_token_retain(strand_cancel_token *token);
+
+/* Drops a reference; a run watching the token holds one of its own. NULL is
+ * a no-op; a released or foreign handle is logged and counted as misuse.
+ * Thread safety: any. */
+STRAND_API void strand_cancel_token_release(strand_cancel_token *token);
+
+/* Cancels: every run watching the token, now or later, stops at its next
+ * node boundary (a run waiting to be batched stops waiting at once).
+ * Returns STRAND_E_INVALID_ARGUMENT for NULL, STRAND_E_MISUSE for a released
+ * or foreign handle. Thread safety: any. */
+STRAND_API strand_status strand_cancel_token_cancel(strand_cancel_token *token);
+
+/* Clears the flag, so the token may watch new runs. Runs already stopped
+ * stay stopped. Returns as strand_cancel_token_cancel. Thread safety: any. */
+STRAND_API strand_status strand_cancel_token_reset(strand_cancel_token *token);
+
+/* 1 when canceled, 0 when not (or for an invalid handle, which is logged as
+ * misuse). Thread safety: any. */
+STRAND_API int strand_cancel_token_is_canceled(const strand_cancel_token *token);
+
+/* Options of one run. */
+typedef struct strand_run_options {
+  /* sizeof(strand_run_options): lets later versions add fields. */
+  size_t struct_size;
+  /* When the run must be over, in nanoseconds of CLOCK_MONOTONIC (as
+   * clock_gettime gives it); 0: no deadline. A run past its deadline stops
+   * at the next node boundary (or stops waiting to be batched) and returns
+   * STRAND_E_DEADLINE. */
+  uint64_t deadline_ns;
+  /* The same, relative to the call's start, in microseconds; 0: none. With
+   * both set, the earlier one counts. */
+  uint64_t timeout_us;
+  /* A token to watch, or NULL; borrowed for the call. */
+  strand_cancel_token *cancel;
+} strand_run_options;
+
+/* strand_session_run with options: a deadline, a timeout, a cancel token.
+ * `options` NULL is strand_session_run. A run stopped by its token returns
+ * STRAND_E_CANCELED, by its deadline STRAND_E_DEADLINE; either way no entry
+ * of `outputs` is changed and nothing leaks. A run may finish in full even
+ * after its token was canceled if no node boundary came in between. Besides
+ * strand_session_run's statuses, returns STRAND_E_INVALID_ARGUMENT for a
+ * struct_size too small and STRAND_E_MISUSE for a released or foreign token.
+ * Thread safety: any (one token may be canceled from any thread while runs
+ * watch it). */
+STRAND_API strand_status strand_session_run_with_options(
+    strand_session *session, const strand_run_options *options, const char *const *input_names,
+    const strand_tensor *const *inputs, size_t n_inputs, const char *const *output_names,
+    strand_tensor **outputs, size_t n_outputs);
+
 /* A session's counters since creation, each read atomically. */
 typedef struct strand_session_stats {
   uint64_t runs;            /* runs that succeeded */
@@ -694,6 +782,12 @@ typedef struct strand_session_stats {
   uint64_t arenas;          /* arenas in the pool: the most runs at once so far */
   uint64_t arena_bytes;     /* bytes of all arenas together */
   uint64_t weight_bytes;    /* bytes of repacked weights and kernel parameters */
+  uint64_t runs_canceled;   /* runs stopped by a cancel token or a deadline */
+  uint64_t batches;         /* stacked runs made by dynamic batching */
+  uint64_t batched_runs;    /* callers' runs served by them: mean batch = batched_runs / batches */
+  uint64_t batched_rows;    /* rows in them */
+  uint64_t batch_wait_ns;   /* time callers' runs waited to be stacked, summed:
+                               mean queue delay = batch_wait_ns / batched_runs */
 } strand_session_stats;
 
 /* Fills `out` with the session's counters. Returns STRAND_E_INVALID_ARGUMENT
@@ -778,7 +872,6 @@ STRAND_API unsigned strand_threads_get_budget(void);
  *
  * Fork: a child process made by fork() has no dispatcher threads; a
  * dispatcher created before the fork must not be used in the child. */
-typedef struct strand_dispatcher strand_dispatcher;
 
 /* A task for strand_dispatcher_run. Runs on the dispatcher's thread, with no
  * strand lock held; it may call any strand function, including

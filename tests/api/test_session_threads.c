@@ -62,7 +62,7 @@ static void *runner(void *arg) {
 static strand_session *cnn_session(unsigned intra_op_threads) {
   strand_model *model = NULL;
   if (strand_model_load(test_source_path("models/cnn_tiny.onnx"), &model)) return NULL;
-  strand_session_options options = {sizeof options, intra_op_threads};
+  strand_session_options options = {.struct_size = sizeof options, .intra_op_threads = intra_op_threads};
   strand_session *s = NULL;
   strand_session_create(model, &options, &s);
   strand_model_release(model);

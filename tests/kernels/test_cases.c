@@ -101,7 +101,7 @@ static int load_case(const char *name, unsigned threads, loaded *l) {
     test_fail(__FILE__, __LINE__, "%s: load: %s", name, strand_errmsg());
     return 0;
   }
-  strand_session_options options = {sizeof options, threads};
+  strand_session_options options = {.struct_size = sizeof options, .intra_op_threads = threads};
   strand_status st = strand_session_create(model, &options, &l->session);
   strand_model_output_count(model, &l->n_outputs);
   strand_model_release(model);

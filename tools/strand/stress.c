@@ -479,7 +479,7 @@ int strand_cmd_stress(int argc, char **argv) {
   strand_model *model = NULL;
   size_t started = 0;
 
-  strand_session_options options = {sizeof options, (unsigned)intra_op};
+  strand_session_options options = {.struct_size = sizeof options, .intra_op_threads = (unsigned)intra_op};
   if (strand_model_load(model_path, &model)) {
     fprintf(stderr, "strand stress: loading %s: %s\n", model_path, strand_errmsg());
     goto done;
