@@ -612,7 +612,20 @@ typedef struct strand_session_options {
    * batch waits at most batch_delay_us for company; a run that cannot be
    * stacked (other shapes, caller-supplied outputs, more rows than
    * batch_max_rows) runs on its own, at once. Batching pays when many
-   * threads send small requests; see strand_session_stats for its figures. */
+   * threads send small requests; see strand_session_stats for its figures.
+   * Details: the model qualifies when every input and output has a symbolic
+   * first dimension of one name that appears nowhere else in its shape
+   * (otherwise every run runs on its own); rows are assumed independent, as
+   * in models exported with a dynamic batch axis (a stacked output whose
+   * first dimension is not the stacked row count turns batching off for the
+   * session and its runs are made one by one). A run waiting for company
+   * stops waiting when its token is canceled or its deadline passes; once
+   * stacked, it is no longer stopped by them (the stacked run serves
+   * others). When no other run came within the delay, a run is a batch of
+   * one and runs unstacked. When a stacked run cannot serve a caller (an
+   * allocation fails, say), that caller's run is made on its own, so it
+   * gets the status and message an unbatched run gives. A run made on the
+   * session's dispatcher thread is never batched. */
   unsigned batch_max_rows;
   /* The longest the first run of a batch waits for others, in microseconds;
    * 0 with batching on means 100. */
@@ -761,8 +774,14 @@ typedef struct strand_run_options {
 /* strand_session_run with options: a deadline, a timeout, a cancel token.
  * `options` NULL is strand_session_run. A run stopped by its token returns
  * STRAND_E_CANCELED, by its deadline STRAND_E_DEADLINE; either way no entry
- * of `outputs` is changed and nothing leaks. A run may finish in full even
- * after its token was canceled if no node boundary came in between. Besides
+ * of `outputs` is changed and nothing leaks, and the message names the node
+ * that was about to run (`node "fc2" (Gemm): canceled by the run's token
+ * before this node ran`; inside an If: `node "if_1" (If): then_branch: node
+ * "t3" (Neg): ...`). A run may finish in full even after its token was
+ * canceled if no node boundary came in between, and a run already stacked by
+ * dynamic batching finishes (see strand_session_options.batch_max_rows).
+ * Without a token or deadline, node boundaries cost one test of a flag; with
+ * a deadline, each reads CLOCK_MONOTONIC. Besides
  * strand_session_run's statuses, returns STRAND_E_INVALID_ARGUMENT for a
  * struct_size too small and STRAND_E_MISUSE for a released or foreign token.
  * Thread safety: any (one token may be canceled from any thread while runs
@@ -775,7 +794,8 @@ STRAND_API strand_status strand_session_run_with_options(
 /* A session's counters since creation, each read atomically. */
 typedef struct strand_session_stats {
   uint64_t runs;            /* runs that succeeded */
-  uint64_t runs_failed;     /* runs that returned an error after starting */
+  uint64_t runs_failed;     /* runs that returned an error after starting (except
+                               those counted in runs_canceled) */
   uint64_t planning_runs;   /* runs that planned (the rest used a cached plan) */
   uint64_t plans_cached;    /* plans in the cache now (at most 16) */
   uint64_t plans_evicted;   /* plans dropped from the cache to make room */
@@ -783,7 +803,7 @@ typedef struct strand_session_stats {
   uint64_t arena_bytes;     /* bytes of all arenas together */
   uint64_t weight_bytes;    /* bytes of repacked weights and kernel parameters */
   uint64_t runs_canceled;   /* runs stopped by a cancel token or a deadline */
-  uint64_t batches;         /* stacked runs made by dynamic batching */
+  uint64_t batches;         /* batches dynamic batching ran (a batch of one included) */
   uint64_t batched_runs;    /* callers' runs served by them: mean batch = batched_runs / batches */
   uint64_t batched_rows;    /* rows in them */
   uint64_t batch_wait_ns;   /* time callers' runs waited to be stacked, summed:

@@ -14,6 +14,10 @@
  * only once their shapes are known (KERNEL_SHAPED_BY_RUN). Being the one
  * kernel that allocates while running, If also keeps its session off the
  * plan cache (KERNEL_DATA_DEPENDENT_SHAPE).
+ *
+ * Before each branch node, the branch asks the enclosing run whether it must
+ * stop (canceled, past its deadline) through c->place(c,
+ * KERNEL_PLACE_BOUNDARY); a nested If forwards the question outwards.
  */
 #include "kernels/kernels_internal.h"
 
@@ -179,6 +183,7 @@ static bool accepts_if(const strand_dtype *dtypes, size_t n) {
 /* One execution of a branch: everything lives in one SCRATCH block. */
 typedef struct execution {
   const branch *branch;
+  const kernel_call *outer; /* the If's call: where boundaries are reported */
   size_t bytes;
   kernel_tensor *views;   /* per value */
   void **buffers;         /* per value: memory from the seam */
@@ -217,6 +222,7 @@ static strand_status execution_new(const branch *b, execution *e) {
   strand_status st = strand__calloc(size, STRAND_MEMORY_SCRATCH, (void **)&base);
   if (st) return st;
   *e = (execution){b,
+                   NULL,
                    size,
                    (kernel_tensor *)(base + o_views),
                    (void **)(base + o_buffers),
@@ -316,6 +322,8 @@ static strand_status place_value(execution *e, int32_t v) {
 }
 
 static strand_status place_nested(const kernel_call *c, size_t k) {
+  const execution *e = c->place_context;
+  if (k == KERNEL_PLACE_BOUNDARY) return e->outer->place(e->outer, KERNEL_PLACE_BOUNDARY);
   return place_value(c->place_context, c->node->outputs[k]);
 }
 
@@ -383,11 +391,13 @@ static strand_status run_branch(const kernel_call *c, const branch *b) {
   execution e;
   strand_status st = execution_new(b, &e);
   if (st) return st;
+  e.outer = c;
   st = execution_bind(&e, c->scope);
   for (size_t k = 0; k < g->n_nodes && !st; k++) {
     if (!e.node_needed[k]) continue;
     const graph_node *node = &g->nodes[k];
-    st = run_node(&e, c->scope, k, c->threads);
+    st = c->place(c, KERNEL_PLACE_BOUNDARY);
+    if (!st) st = run_node(&e, c->scope, k, c->threads);
     if (st) {
       st = branch_context(st, b, node);
       break;

@@ -84,6 +84,9 @@ struct kernel_call;
  * shape must be set (kernel_set_shape); sets count and data. */
 typedef strand_status (*kernel_place_fn)(const struct kernel_call *c, size_t k);
 
+/* place(c, KERNEL_PLACE_BOUNDARY): a subgraph node is about to run; not STRAND_OK: return it. */
+#define KERNEL_PLACE_BOUNDARY ((size_t)-1)
+
 typedef struct kernel_call {
   const graph *graph;
   const graph_node *node;

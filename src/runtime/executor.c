@@ -23,6 +23,7 @@
  * asked for twice) are copied at the end.
  */
 #include "runtime/executor.h"
+#include "runtime/thread_pool.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -60,12 +61,26 @@ size_t executor_mark_needed(const strand_session *s, run_context *ctx, size_t n_
   return steps;
 }
 
-/* The point between two kernels where a run may stop early. Issue 5 adds
- * the session's cancel flag and the run's deadline here; a run stopped here
- * fails cleanly like any other failing run. */
-static strand_status between_kernels(const run_call *call) {
-  (void)call;
-  return STRAND_OK;
+strand_status executor_check_stop(const run_stop *stop, const graph *g, const graph_node *node) {
+  strand_status st;
+  if (stop->cancel && cancel_token_canceled(stop->cancel)) {
+    st = strand__fail(STRAND_E_CANCELED, "canceled by the run's token before this node ran");
+  } else if (stop->deadline_ns) {
+    uint64_t now = strand__now_ns();
+    if (now < stop->deadline_ns) return STRAND_OK;
+    st = strand__fail(STRAND_E_DEADLINE, "deadline passed %.3f ms before this node ran",
+                      (double)(now - stop->deadline_ns) / 1e6);
+  } else {
+    return STRAND_OK;
+  }
+  return node ? graph_node_context(st, g, node) : st;
+}
+
+/* The point between two kernels where a run may stop early; a run stopped
+ * here fails cleanly like any other failing run. */
+static inline strand_status between_kernels(const run_call *call, const graph_node *node) {
+  if (STRAND_LIKELY(!call->stop->watched)) return STRAND_OK;
+  return executor_check_stop(call->stop, call->session->graph, node);
 }
 
 static strand_status check_tensor(const char *name, const strand_tensor *t, strand_dtype dtype,
@@ -201,6 +216,8 @@ static const char *dtype_list(const kernel_tensor *const *ins, size_t n, char *b
 /* kernel_call.place for a KERNEL_SHAPED_BY_RUN kernel of the planning run. */
 static strand_status place_for_kernel(const kernel_call *c, size_t k) {
   run_call *call = c->place_context;
+  if (k == KERNEL_PLACE_BOUNDARY)
+    return call->stop->watched ? executor_check_stop(call->stop, NULL, NULL) : STRAND_OK;
   const session_node *sn = &call->session->nodes[c->node - call->session->graph->nodes];
   return place_output(call, sn->outputs[k]);
 }
@@ -297,7 +314,7 @@ strand_status executor_run_planning(run_call *call, plan **out) {
   uint32_t step = 0;
   for (size_t k = 0; k < g->n_nodes && !st; k++) {
     if (!ctx->node_needed[k]) continue;
-    st = between_kernels(call);
+    st = between_kernels(call, &g->nodes[k]);
     if (st) break;
     st = plan_node(call, k, step++);
     if (st) st = graph_node_context(st, g, &g->nodes[k]);
@@ -340,10 +357,10 @@ strand_status executor_run_planned(run_call *call, const plan *p) {
     if (pv->place == PLAN_ARENA) t->data = pv->count ? arena + pv->offset : executor_empty_data();
   }
   for (size_t k = 0; k < p->n_steps; k++) {
-    st = between_kernels(call);
-    if (st) return st;
     const plan_step *step = &p->steps[k];
     const graph_node *node = &g->nodes[step->node];
+    st = between_kernels(call, node);
+    if (st) return st;
     const session_node *sn = &s->nodes[step->node];
     for (size_t i = 0; i < node->n_inputs; i++)
       ctx->ins[i] = node->inputs[i] >= 0 ? &ctx->views[node->inputs[i]] : NULL;

@@ -1,20 +1,25 @@
 /*
- * executor.h — the session object and what its three files share:
+ * executor.h — the session object and what its files share:
  *   session.c   the public object: creation (a kernel for every node,
  *               prepared), run arguments, the plan cache, the arena pool;
  *   plan.c      execution plans: their keys and the arena layout built from
  *               a planning run's record;
- *   executor.c  running nodes: the planning run and the planned run.
+ *   executor.c  running nodes: the planning run and the planned run;
+ *   batcher.c   dynamic batching: stacking concurrent runs;
+ *   cancel.c    cancel tokens (cancel.h).
  *
  * A session is immutable after creation except for its plan cache and its
  * pool of run contexts, both under `lock`, which is held only to look up,
- * insert or move an entry, never while a kernel runs. Plans are immutable
+ * insert or move an entry, never while a kernel runs; its statistics
+ * (atomics); and its batcher's queue, under the batcher's own lock (see
+ * batcher.c), never held while a kernel runs either. Plans are immutable
  * once built and reference-counted (a run may use a plan the cache has
  * just evicted).
  */
 #ifndef STRAND_RUNTIME_EXECUTOR_H
 #define STRAND_RUNTIME_EXECUTOR_H
 
+#include "runtime/cancel.h"
 #include "runtime/runtime_internal.h"
 
 #include "core/tensor_internal.h"
@@ -133,8 +138,20 @@ struct strand_session {
   run_context *pool;
   uint64_t contexts, arena_bytes;
 
-  atomic_uint_fast64_t runs, runs_failed, planning_runs, plans_evicted;
+  struct strand_dispatcher *dispatcher; /* retained; NULL: runs on the caller's thread */
+  struct batcher *batcher;   /* NULL: batching off (batcher.c) */
+
+  atomic_uint_fast64_t runs, runs_failed, planning_runs, plans_evicted, runs_canceled;
+  atomic_uint_fast64_t batches, batched_runs, batched_rows, batch_wait_ns;
 };
+
+/* When a run must stop early: its token and deadline. `watched` is false
+ * when it has neither, so that node boundaries cost one test of a bool. */
+typedef struct run_stop {
+  bool watched;
+  uint64_t deadline_ns;               /* CLOCK_MONOTONIC; 0: none */
+  const strand_cancel_token *cancel;  /* NULL: none; the caller holds a reference */
+} run_stop;
 
 /* The state of one call to strand_session_run. */
 typedef struct run_call {
@@ -144,6 +161,7 @@ typedef struct run_call {
   strand_tensor **outputs; /* the caller's array */
   unsigned threads;
   const void *site;        /* for tensors made by the run */
+  const run_stop *stop;    /* never NULL */
 } run_call;
 
 /* ---- session.c ------------------------------------------------------------- */
@@ -156,6 +174,38 @@ strand_status session_arena_reserve(strand_session *s, run_context *c, size_t si
  * absorbed node's outputs. `readers` has room for a count per value. */
 strand_status session_fuse(strand_session *s, uint32_t *readers);
 strand_status session_fuse_sequence(strand_session *s, uint32_t *readers);
+
+/* Runs `session` once, on the calling thread, watching `stop`: the whole of
+ * strand_session_run after the handle check, without dispatcher or batcher.
+ * The caller holds a reference to the session. Counts the run in the
+ * session's statistics. */
+strand_status session_run_here(strand_session *s, const run_stop *stop, const void *site,
+                               const char *const *input_names,
+                               const strand_tensor *const *inputs, size_t n_inputs,
+                               const char *const *output_names, strand_tensor **outputs,
+                               size_t n_outputs);
+
+/* session_run_here, on the session's dispatcher when it has one. */
+strand_status session_execute(strand_session *s, const run_stop *stop, const void *site,
+                              const char *const *input_names, const strand_tensor *const *inputs,
+                              size_t n_inputs, const char *const *output_names,
+                              strand_tensor **outputs, size_t n_outputs);
+
+/* ---- batcher.c --------------------------------------------------------------- */
+
+/* Sets up batching for `s` (graph, options read); *out NULL when the model
+ * cannot be batched (no symbolic first dimension shared by every input and
+ * output) or batching is off. */
+strand_status batcher_create(const strand_session *s, unsigned max_rows, uint32_t delay_us,
+                             struct batcher **out);
+void batcher_free(struct batcher *b);
+
+/* Runs the call through the batcher when it is eligible (sets *handled);
+ * otherwise leaves *handled false and does nothing. */
+strand_status batcher_run(strand_session *s, const run_stop *stop, const void *site,
+                          const char *const *input_names, const strand_tensor *const *inputs,
+                          size_t n_inputs, const char *const *output_names,
+                          strand_tensor **outputs, size_t n_outputs, bool *handled);
 
 /* ---- plan.c ---------------------------------------------------------------- */
 
@@ -182,6 +232,11 @@ strand_status executor_run_planning(run_call *call, plan **out);
 
 /* Marks the nodes and values the slots need; returns the number of steps. */
 size_t executor_mark_needed(const strand_session *s, run_context *ctx, size_t n_slots);
+
+/* Whether the run must stop before `node` of `g` (a node of the main graph or
+ * of a subgraph): STRAND_E_CANCELED or STRAND_E_DEADLINE with a message naming
+ * the node, else STRAND_OK. Reads the clock only when there is a deadline. */
+strand_status executor_check_stop(const run_stop *stop, const graph *g, const graph_node *node);
 
 /* A pointer for the data of empty tensors: aligned, never written. */
 void *executor_empty_data(void);

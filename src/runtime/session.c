@@ -9,8 +9,15 @@
  * on a miss, plan while running (executor_run_planning) and cache the plan;
  * hand the outputs over; give the context back. The session lock is held
  * only to look up or insert a plan and to take or give a context.
+ *
+ * Around that, in strand_session_run_with_options: the run's stop condition
+ * (token, deadline) is set up; an eligible run goes through the batcher
+ * (batcher.c), which stacks it with others and runs the stack through the
+ * same path; a session bound to a dispatcher executes each run (or stacked
+ * run) on the dispatcher's thread.
  */
 #include "runtime/executor.h"
+#include "runtime/thread_pool.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -44,8 +51,11 @@ static void free_parts(strand_session *s) {
 static void session_destroy(strand__object *self) {
   strand_session *s = (strand_session *)self;
   free_parts(s);
+  if (s->batcher) batcher_free(s->batcher);
   pthread_mutex_destroy(&s->lock);
   strand_model_release(s->model);
+  /* Last: on the dispatcher's own thread this may end the dispatcher. */
+  strand_dispatcher_release(s->dispatcher);
 }
 
 /* Lists dtypes as "(float32, int64, -)" for messages. */
@@ -150,11 +160,19 @@ STRAND_NOINLINE strand_status strand_session_create(strand_model *model,
                           "to sizeof(strand_session_options), %zu", fn, options->struct_size,
                           sizeof opt);
     memcpy(&opt, options, options->struct_size < sizeof opt ? options->struct_size : sizeof opt);
+    opt.struct_size = sizeof opt;
+  }
+  if (opt.dispatcher) {
+    st = strand_dispatcher_retain(opt.dispatcher);
+    if (st) return strand__fail_context(st, "%s: options->dispatcher", fn);
   }
 
   void *shell;
   st = strand__calloc(sizeof(strand_session), STRAND_MEMORY_OTHER, &shell);
-  if (st) return strand__fail_context(st, "%s", fn);
+  if (st) {
+    strand_dispatcher_release(opt.dispatcher);
+    return strand__fail_context(st, "%s", fn);
+  }
   strand_session *s = shell;
   const graph *g = strand__model_graph(model);
   s->intra_op_threads = opt.intra_op_threads;
@@ -183,9 +201,14 @@ STRAND_NOINLINE strand_status strand_session_create(strand_model *model,
     fill_templates(s);
   }
   strand__free(scratch, scratch_bytes, STRAND_MEMORY_OTHER);
+  if (!st && opt.batch_max_rows > 1) {
+    st = batcher_create(s, opt.batch_max_rows, opt.batch_delay_us, &s->batcher);
+  }
   if (st) {
     free_parts(s);
+    if (s->batcher) batcher_free(s->batcher);
     strand__free(s, sizeof *s, STRAND_MEMORY_OTHER);
+    strand_dispatcher_release(opt.dispatcher);
     return st;
   }
   s->max_node_inputs = max_in;
@@ -201,11 +224,17 @@ STRAND_NOINLINE strand_status strand_session_create(strand_model *model,
 
   strand__object_retain(&model->header, fn);
   s->model = model;
+  s->dispatcher = opt.dispatcher; /* its reference was taken above */
   pthread_mutex_init(&s->lock, NULL);
   atomic_init(&s->runs, 0);
   atomic_init(&s->runs_failed, 0);
   atomic_init(&s->planning_runs, 0);
   atomic_init(&s->plans_evicted, 0);
+  atomic_init(&s->runs_canceled, 0);
+  atomic_init(&s->batches, 0);
+  atomic_init(&s->batched_runs, 0);
+  atomic_init(&s->batched_rows, 0);
+  atomic_init(&s->batch_wait_ns, 0);
   strand__object_init(&s->header, STRAND_KIND_SESSION, sizeof *s, session_destroy,
                       __builtin_return_address(0));
   strand__object_add_bytes(&s->header, (int64_t)s->weight_bytes);
@@ -243,6 +272,11 @@ strand_status strand_session_get_stats(const strand_session *session, strand_ses
   out->runs_failed = atomic_load(&s->runs_failed);
   out->planning_runs = atomic_load(&s->planning_runs);
   out->plans_evicted = atomic_load(&s->plans_evicted);
+  out->runs_canceled = atomic_load(&s->runs_canceled);
+  out->batches = atomic_load(&s->batches);
+  out->batched_runs = atomic_load(&s->batched_runs);
+  out->batched_rows = atomic_load(&s->batched_rows);
+  out->batch_wait_ns = atomic_load(&s->batch_wait_ns);
   out->weight_bytes = s->weight_bytes;
   pthread_mutex_lock(&s->lock);
   out->plans_cached = s->n_plans;
@@ -641,25 +675,115 @@ static strand_status run(run_call *call, const char *const *input_names,
   return st;
 }
 
+strand_status session_run_here(strand_session *s, const run_stop *stop, const void *site,
+                               const char *const *input_names,
+                               const strand_tensor *const *inputs, size_t n_inputs,
+                               const char *const *output_names, strand_tensor **outputs,
+                               size_t n_outputs) {
+  run_call call = {s, NULL, 0, outputs, run_threads(s), site, stop};
+  strand_status st = context_take(s, &call.ctx);
+  if (st) return strand__fail_context(st, "%s", run_fn);
+  st = run(&call, input_names, inputs, n_inputs, output_names, outputs, n_outputs);
+  unbind(&call, st != STRAND_OK);
+  context_give(s, call.ctx);
+  return st;
+}
+
+/* A run handed to the session's dispatcher. */
+typedef struct dispatched_run {
+  strand_session *session;
+  const run_stop *stop;
+  const void *site;
+  const char *const *input_names;
+  const strand_tensor *const *inputs;
+  size_t n_inputs;
+  const char *const *output_names;
+  strand_tensor **outputs;
+  size_t n_outputs;
+} dispatched_run;
+
+static strand_status run_dispatched(void *arg) {
+  const dispatched_run *r = arg;
+  return session_run_here(r->session, r->stop, r->site, r->input_names, r->inputs, r->n_inputs,
+                          r->output_names, r->outputs, r->n_outputs);
+}
+
+strand_status session_execute(strand_session *s, const run_stop *stop, const void *site,
+                              const char *const *input_names, const strand_tensor *const *inputs,
+                              size_t n_inputs, const char *const *output_names,
+                              strand_tensor **outputs, size_t n_outputs) {
+  if (!s->dispatcher)
+    return session_run_here(s, stop, site, input_names, inputs, n_inputs, output_names, outputs,
+                            n_outputs);
+  dispatched_run r = {s, stop, site, input_names, inputs, n_inputs, output_names, outputs,
+                      n_outputs};
+  return strand_dispatcher_run(s->dispatcher, run_dispatched, &r);
+}
+
+/* Both public run functions. `options` NULL: no stop condition. */
+static strand_status run_entry(strand_session *session, const strand_run_options *options,
+                               const void *site, const char *fn, const char *const *input_names,
+                               const strand_tensor *const *inputs, size_t n_inputs,
+                               const char *const *output_names, strand_tensor **outputs,
+                               size_t n_outputs) {
+  strand_status st = strand__object_check(session, STRAND_KIND_SESSION, fn);
+  if (st) return st;
+  run_stop stop = {false, 0, NULL};
+  if (options) {
+    if (options->struct_size < sizeof *options)
+      return strand__fail(STRAND_E_INVALID_ARGUMENT, "%s: options->struct_size is %zu; set it "
+                          "to sizeof(strand_run_options), %zu", fn, options->struct_size,
+                          sizeof *options);
+    if (options->cancel) {
+      st = cancel_token_check(options->cancel, fn);
+      if (st) return strand__fail_context(st, "options->cancel");
+    }
+    stop.deadline_ns = options->deadline_ns;
+    if (options->timeout_us) {
+      uint64_t at = strand__now_ns() + options->timeout_us * 1000u;
+      if (options->timeout_us > UINT64_MAX / 2000u) at = UINT64_MAX; /* never, in practice */
+      if (!stop.deadline_ns || at < stop.deadline_ns) stop.deadline_ns = at;
+    }
+    stop.cancel = options->cancel;
+    stop.watched = stop.cancel || stop.deadline_ns;
+  }
+  st = strand__object_retain(&session->header, fn);
+  if (st) return st;
+  /* The run watches the token through a reference of its own. */
+  if (stop.cancel) strand__object_retain(cancel_token_header(options->cancel), fn);
+  bool handled = false;
+  if (session->batcher)
+    st = batcher_run(session, &stop, site, input_names, inputs, n_inputs, output_names, outputs,
+                     n_outputs, &handled);
+  if (!handled)
+    st = session_execute(session, &stop, site, input_names, inputs, n_inputs, output_names,
+                         outputs, n_outputs);
+  if (!st)
+    atomic_fetch_add(&session->runs, 1);
+  else if (st == STRAND_E_DEADLINE ||
+           (st == STRAND_E_CANCELED && stop.cancel && cancel_token_canceled(stop.cancel)))
+    atomic_fetch_add(&session->runs_canceled, 1);
+  else
+    atomic_fetch_add(&session->runs_failed, 1);
+  if (stop.cancel) strand__object_release(cancel_token_header(options->cancel));
+  strand__object_release(&session->header);
+  return st;
+}
+
 STRAND_NOINLINE strand_status strand_session_run(strand_session *session,
                                                  const char *const *input_names,
                                                  const strand_tensor *const *inputs,
                                                  size_t n_inputs, const char *const *output_names,
                                                  strand_tensor **outputs, size_t n_outputs) {
-  strand_status st = strand__object_check(session, STRAND_KIND_SESSION, run_fn);
-  if (st) return st;
-  st = strand__object_retain(&session->header, run_fn);
-  if (st) return st;
-  run_call call = {session, NULL, 0, outputs, run_threads(session), __builtin_return_address(0)};
-  st = context_take(session, &call.ctx);
-  if (st) {
-    strand__object_release(&session->header);
-    return strand__fail_context(st, "%s", run_fn);
-  }
-  st = run(&call, input_names, inputs, n_inputs, output_names, outputs, n_outputs);
-  unbind(&call, st != STRAND_OK);
-  context_give(session, call.ctx);
-  atomic_fetch_add(st ? &session->runs_failed : &session->runs, 1);
-  strand__object_release(&session->header);
-  return st;
+  return run_entry(session, NULL, __builtin_return_address(0), run_fn, input_names, inputs,
+                   n_inputs, output_names, outputs, n_outputs);
+}
+
+STRAND_NOINLINE strand_status strand_session_run_with_options(
+    strand_session *session, const strand_run_options *options, const char *const *input_names,
+    const strand_tensor *const *inputs, size_t n_inputs, const char *const *output_names,
+    strand_tensor **outputs, size_t n_outputs) {
+  return run_entry(session, options, __builtin_return_address(0),
+                   "strand_session_run_with_options", input_names, inputs, n_inputs,
+                   output_names, outputs, n_outputs);
 }

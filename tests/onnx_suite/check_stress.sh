@@ -7,8 +7,14 @@
 #
 #   tests/onnx_suite/check_stress.sh [BUILD_DIR]
 #
-# BUILD_DIR defaults to build/debug. MLP_COUNT and CNN_COUNT override the
-# request counts (100000 and 20000).
+# Then the same through dynamic batching (16 rows, 200 us) with release
+# elsewhere and a 50 ms timeout on every run (runs stopped by it must change
+# no output), and through a session bound to a dispatcher: outputs are still
+# compared with unbatched single-threaded references.
+#
+# BUILD_DIR defaults to build/debug. MLP_COUNT, CNN_COUNT, BATCHED_MLP_COUNT,
+# BATCHED_CNN_COUNT and BOUND_COUNT override the request counts (100000,
+# 20000, 50000, 5000 and 5000).
 set -eu
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$here/build/debug}
@@ -25,4 +31,19 @@ for spec in "mlp_tiny ${MLP_COUNT:-100000}" "cnn_tiny ${CNN_COUNT:-20000}"; do
     status=1
   fi
 done
+for spec in "mlp_tiny ${BATCHED_MLP_COUNT:-50000}" "cnn_tiny ${BATCHED_CNN_COUNT:-5000}"; do
+  set -- $spec
+  echo "check_stress: $1, $2 requests, batched"
+  if ! "$build/strand" stress "$here/models/$1.onnx" --threads 16 --count "$2" \
+      --batching 16:200 --release-elsewhere --timeout-us 50000 --quiet; then
+    echo "check_stress: FAILED on $1, batched" >&2
+    status=1
+  fi
+done
+echo "check_stress: mlp_tiny, ${BOUND_COUNT:-5000} requests, bound to a dispatcher"
+if ! "$build/strand" stress "$here/models/mlp_tiny.onnx" --threads 16 \
+    --count "${BOUND_COUNT:-5000}" --bind-dispatcher --release-elsewhere --quiet; then
+  echo "check_stress: FAILED on mlp_tiny, bound to a dispatcher" >&2
+  status=1
+fi
 exit $status
