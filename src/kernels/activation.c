@@ -7,6 +7,7 @@
  * (inputs since opset 11) are read at run time.
  */
 #include "kernels/kernels_internal.h"
+#include "kernels/vector_math.h"
 
 #include <float.h>
 #include <math.h>
@@ -133,6 +134,16 @@ INT_ACT_RANGE(act_int64, int64_t)
 
 static void act_range(void *p, size_t begin, size_t end) {
   const act_job *j = p;
+  if (j->dtype == STRAND_DTYPE_FLOAT32) {
+    const float *x = (const float *)j->in + begin;
+    float *y = (float *)j->out + begin;
+    switch (j->p.kind) {
+    case ACT_RELU: strand__vec_relu(y, x, end - begin); return;
+    case ACT_SIGMOID: strand__vec_sigmoid(y, x, end - begin); return;
+    case ACT_TANH: strand__vec_tanh(y, x, end - begin); return;
+    default: break;
+    }
+  }
   switch (j->dtype) {
   case STRAND_DTYPE_FLOAT32: act_float(j, begin, end); break;
   case STRAND_DTYPE_FLOAT64: act_double(j, begin, end); break;

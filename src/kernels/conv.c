@@ -1,20 +1,34 @@
 /*
  * conv.c — Conv, and the window geometry Conv and the pools share.
  *
- * Conv runs one of two ways:
- *  - im2col + GEMM: for each image and group, the input patches are laid
- *    out as a (C/group * kernel) × (output positions) matrix in scratch,
- *    and Y = W · col runs on the packed SGEMM split over the thread pool.
- *    A 1×1 convolution with unit strides and no padding skips im2col: the
- *    input already is that matrix.
+ * Conv picks its way per shape, at session creation where the weights are
+ * constant and at each run from the shapes:
+ *  - direct 1×1 (conv_pointwise.h, AVX-512): constant W at unit strides
+ *    without padding in one group; X is read in place, bias and
+ *    activation are applied in registers.
+ *  - Winograd F(2×2, 3×3) (conv_winograd.h, AVX-512): constant finite 3×3
+ *    W at unit strides and dilations in one group, 16+ channels each way.
  *  - direct depthwise: when each group has one input channel (MobileNet's
- *    depthwise layers), each output channel is a small stencil over one
- *    input channel, computed tap by tap over the row range where the tap
- *    is inside the image, so the inner loop has no bounds checks.
+ *    depthwise layers), each output channel is a stencil over one input
+ *    plane (conv_depthwise.h: AVX-512, AVX2 or portable C).
+ *  - im2col + GEMM otherwise: for each image and group, the input patches
+ *    are laid out as a (C/group * kernel) × (output positions) matrix in
+ *    scratch, a chunk of output rows at a time (so it stays in L2), and
+ *    Y = W · col runs on the packed SGEMM split over the thread pool. A
+ *    1×1 convolution with unit strides and no padding skips im2col: the
+ *    input already is that matrix. Where k is small, a constant bias joins
+ *    W as one more column against a row of ones in col (the bias row), so
+ *    no pass fills Y with the bias first.
+ * Every path computes image n of a batch exactly as a batch of one: the
+ * same operations in the same order, whatever the batch size.
  * 1-D and 2-D convolutions run as 3-D ones with leading dimensions of 1.
  */
 #include "kernels/kernels_internal.h"
+#include "kernels/conv_depthwise.h"
+#include "kernels/conv_pointwise.h"
+#include "kernels/conv_winograd.h"
 
+#include <math.h>
 #include <string.h>
 
 /* ---- window attributes and geometry ---------------------------------------- */
@@ -180,10 +194,102 @@ typedef struct conv_params {
   kernel_activation activation; /* first: set by the session when it fuses */
   kernel_window window;
   int64_t group;
+  /* Constant W and B as one m × (k+1) matrix, row i = W's row i then B[i]
+   * (k = W's elements per output channel), when the shape makes it pay;
+   * NULL otherwise. The product then runs on k+1 rows of B, the last all
+   * ones, so the bias comes out of the product instead of a pass that
+   * fills Y first. */
+  float *wb;
+  size_t wb_m, wb_k;
+  /* Constant 3×3 W at unit strides and dilations in one group, transformed
+   * for conv_winograd_run; winograd.m 0 when not. */
+  conv_winograd winograd;
+  /* Constant 1×1 W (and B, if any) at unit strides without padding in one
+   * group, packed for conv_pointwise_run; pointwise.m 0 when not. */
+  conv_pointwise pointwise;
+  bool pointwise_bias; /* B was given (and packed) */
 } conv_params;
 
 static bool accepts_conv(const strand_dtype *d, size_t n) {
   return n >= 2 && n <= 3 && kernel_accepts_float32(d, n);
+}
+
+/* Most k for which the bias joins W (prepare_bias_row): past it the fill
+ * pass is small next to the product, and the copy of W would be large. */
+#define BIAS_ROW_MAX_K 512
+
+static strand_status prepare_bias_row(kernel_prepare *p, conv_params *params) {
+  const onnx_tensor *w = kernel_constant_input(p, 1), *b = kernel_constant_input(p, 2);
+  if (!w || !b || w->dtype != STRAND_DTYPE_FLOAT32 || b->dtype != STRAND_DTYPE_FLOAT32 ||
+      w->rank < 3 || b->rank != 1 || !w->count || b->dims[0] != w->dims[0])
+    return STRAND_OK; /* left to the product with a fill, or to infer's message */
+  size_t m = (size_t)w->dims[0], k = w->count / m, mg = m / (size_t)params->group;
+  bool depthwise_path = w->dims[1] == 1 && params->group > 1 && w->rank <= 4;
+  if (depthwise_path || k > BIAS_ROW_MAX_K || m % (size_t)params->group) return STRAND_OK;
+  /* A 1×1 unit-stride unpadded Conv reads X in place; with the bias row it
+   * copies X instead (k rows against the fill's mg), so only when fewer. */
+  bool unit = k == (size_t)w->dims[1];
+  for (size_t i = 0; unit && i < params->window.n_strides; i++) unit = params->window.strides[i] == 1;
+  for (size_t i = 0; unit && i < params->window.n_pads; i++) unit = params->window.pads[i] == 0;
+  if (unit && params->window.auto_pad != KERNEL_PAD_SAME_UPPER &&
+      params->window.auto_pad != KERNEL_PAD_SAME_LOWER && k >= mg)
+    return STRAND_OK;
+  strand_status st = kernel_alloc(p, m * (k + 1) * sizeof(float), STRAND_MEMORY_WEIGHTS,
+                                  (void **)&params->wb);
+  if (st) return st;
+  const float *wv = w->data, *bv = b->data;
+  for (size_t i = 0; i < m; i++) {
+    memcpy(params->wb + i * (k + 1), wv + i * k, k * sizeof(float));
+    params->wb[i * (k + 1) + k] = bv[i];
+  }
+  params->wb_m = m;
+  params->wb_k = k;
+  return STRAND_OK;
+}
+
+static strand_status prepare_pointwise(kernel_prepare *p, conv_params *params) {
+  const onnx_tensor *w = kernel_constant_input(p, 1), *b = kernel_constant_input(p, 2);
+  const kernel_window *win = &params->window;
+  bool has_b = p->node->n_inputs > 2 && p->node->inputs[2] >= 0;
+  if (!conv_pointwise_usable() || !w || w->dtype != STRAND_DTYPE_FLOAT32 || w->rank < 3 ||
+      params->group != 1 || (has_b && (!b || b->dtype != STRAND_DTYPE_FLOAT32 || b->rank != 1 ||
+                                        b->dims[0] != w->dims[0])) ||
+      win->auto_pad == KERNEL_PAD_SAME_UPPER || win->auto_pad == KERNEL_PAD_SAME_LOWER)
+    return STRAND_OK;
+  for (size_t i = 2; i < w->rank; i++)
+    if (w->dims[i] != 1) return STRAND_OK;
+  for (size_t i = 0; i < win->n_strides; i++)
+    if (win->strides[i] != 1) return STRAND_OK;
+  for (size_t i = 0; i < win->n_pads; i++)
+    if (win->pads[i] != 0) return STRAND_OK;
+  if (!w->dims[0] || !w->dims[1]) return STRAND_OK;
+  params->pointwise_bias = has_b;
+  return conv_pointwise_prepare(p, w->data, has_b ? b->data : NULL, (size_t)w->dims[0],
+                                (size_t)w->dims[1], &params->pointwise);
+}
+
+/* Fewest input and output channels for the Winograd path: below, the
+ * transforms cost too much next to the products. */
+#define WINOGRAD_MIN_CHANNELS 16
+
+static strand_status prepare_winograd(kernel_prepare *p, conv_params *params) {
+  const onnx_tensor *w = kernel_constant_input(p, 1);
+  const kernel_window *win = &params->window;
+  if (!conv_winograd_usable() || !w || w->dtype != STRAND_DTYPE_FLOAT32 || w->rank != 4 ||
+      w->dims[2] != 3 || w->dims[3] != 3 || params->group != 1 ||
+      w->dims[0] < WINOGRAD_MIN_CHANNELS || w->dims[1] < WINOGRAD_MIN_CHANNELS)
+    return STRAND_OK;
+  for (size_t i = 0; i < win->n_strides; i++)
+    if (win->strides[i] != 1) return STRAND_OK;
+  for (size_t i = 0; i < win->n_dilations; i++)
+    if (win->dilations[i] != 1) return STRAND_OK;
+  /* The transforms mix taps: an infinite weight would spread NaN (0·inf)
+   * to outputs it does not reach; such W runs on im2col. */
+  const float *wv = w->data;
+  for (size_t i = 0; i < w->count; i++)
+    if (!isfinite(wv[i])) return STRAND_OK;
+  return conv_winograd_prepare(p, w->data, (size_t)w->dims[0], (size_t)w->dims[1],
+                               &params->winograd);
 }
 
 static strand_status prepare_conv(kernel_prepare *p, void **out) {
@@ -199,7 +305,11 @@ static strand_status prepare_conv(kernel_prepare *p, void **out) {
                         (long long)params->group);
   if (params->window.ceil_mode)
     return strand__fail(STRAND_E_MALFORMED_MODEL, "Conv has no attribute \"ceil_mode\"");
-  return STRAND_OK;
+  st = prepare_pointwise(p, params);
+  if (st || params->pointwise.m) return st;
+  st = prepare_winograd(p, params);
+  if (st || params->winograd.m) return st;
+  return prepare_bias_row(p, params);
 }
 
 /* Shapes of a Conv call, checked. */
@@ -273,22 +383,85 @@ static bool depthwise(const conv_shape *s) {
   return s->cg == 1 && s->groups > 1 && s->geo.spatial <= 2;
 }
 
-static size_t col_bytes(const conv_shape *s) {
-  if (pointwise(&s->geo)) return 0;
-  return ((s->cg * s->taps * s->out_size * sizeof(float)) + 63) & ~(size_t)63;
+/* True when the prepared 1×1 weights serve this call. */
+static bool direct_pointwise(const kernel_call *c, const conv_shape *s) {
+  const conv_params *p = c->params;
+  return p->pointwise.m && p->pointwise.m == s->m && p->pointwise.c == s->c && s->groups == 1 &&
+         pointwise(&s->geo) && p->pointwise_bias == (kernel_input(c, 2) != NULL);
+}
+
+/* True when the prepared Winograd weights serve this call. */
+static bool winograd(const kernel_call *c, const conv_shape *s) {
+  const conv_params *p = c->params;
+  const kernel_geometry *g = &s->geo;
+  return p->winograd.m && p->winograd.m == s->m && p->winograd.c == s->c && s->groups == 1 &&
+         g->spatial == 2 && g->kernel[1] == 3 && g->kernel[2] == 3 && g->stride[1] == 1 &&
+         g->stride[2] == 1 && g->dilation[1] == 1 && g->dilation[2] == 1;
+}
+
+static conv_winograd_shape winograd_shape(const conv_shape *s) {
+  const kernel_geometry *g = &s->geo;
+  conv_winograd_shape w = {g->in[1], g->in[2], g->out[1], g->out[2], g->pad_begin[1],
+                           g->pad_begin[2]};
+  return w;
+}
+
+/* The prepared bias row when it is for this call's shapes, or NULL. */
+static const float *bias_row(const kernel_call *c, const conv_shape *s) {
+  const conv_params *p = c->params;
+  if (!p->wb || p->wb_m != s->m || p->wb_k != s->cg * s->taps || !kernel_input(c, 2)) return NULL;
+  return p->wb;
+}
+
+/* The rows of B the product reads: k, plus the row of ones with a bias row. */
+static size_t b_rows(const kernel_call *c, const conv_shape *s) {
+  return s->cg * s->taps + (bias_row(c, s) ? 1 : 0);
+}
+
+/* Output rows per im2col chunk: col for a chunk is meant to stay in half
+ * of L2 while the product packs it, rather than go out to memory whole.
+ * Only 2-D-like shapes (OD 1) are cut; the pointwise copy is never cut.
+ * Depends on the shapes of one image only, so each image of a batch runs
+ * the same products. */
+static int64_t chunk_rows(const kernel_call *c, const conv_shape *s) {
+  const int64_t OH = s->geo.out[1];
+  if (pointwise(&s->geo) || s->geo.out[0] != 1) return OH;
+  size_t row = b_rows(c, s) * (size_t)s->geo.out[2] * sizeof(float);
+  size_t rows = strand__cpu()->l2_bytes / 2 / (row ? row : 1);
+  /* Each chunk packs W again: at least 4 positions per output channel
+   * keep that under a quarter of the chunk's own traffic. */
+  size_t least = (4 * s->mg + (size_t)s->geo.out[2] - 1) / (size_t)s->geo.out[2];
+  if (rows < least) rows = least;
+  return rows < (size_t)OH ? (int64_t)rows : OH;
+}
+
+/* Scratch for B when X cannot serve as B in place. */
+static size_t col_bytes(const kernel_call *c, const conv_shape *s) {
+  if (pointwise(&s->geo) && !bias_row(c, s)) return 0;
+  size_t positions = s->out_size / (size_t)s->geo.out[1] * (size_t)chunk_rows(c, s);
+  if (pointwise(&s->geo)) positions = s->out_size;
+  return ((b_rows(c, s) * positions * sizeof(float)) + 63) & ~(size_t)63;
 }
 
 static size_t scratch_conv(const kernel_call *c) {
   conv_shape s;
-  if (conv_shape_of(c, &s) || !c->outputs[0]->count || depthwise(&s)) return 0;
-  return col_bytes(&s) + kernel_gemm_scratch(NULL, s.mg, s.out_size, s.cg * s.taps, false,
-                                             c->threads);
+  if (conv_shape_of(c, &s) || !c->outputs[0]->count || depthwise(&s) || direct_pointwise(c, &s))
+    return 0;
+  if (winograd(c, &s)) {
+    conv_winograd_shape ws = winograd_shape(&s);
+    return conv_winograd_scratch(&((const conv_params *)c->params)->winograd, &ws, c->threads);
+  }
+  return col_bytes(c, &s) + kernel_gemm_scratch(NULL, s.mg, s.out_size, b_rows(c, &s), false,
+                                                c->threads);
 }
 
+/* im2col of output rows [oh0, oh1) (all of them unless OD is 1): each of
+ * the k rows of col holds those rows' (oh1 - oh0) * OW positions. */
 typedef struct im2col_job {
   const conv_shape *s;
   const float *x; /* this image's group: cg channels */
   float *col;
+  int64_t oh0, oh1;
 } im2col_job;
 
 static void im2col_rows(void *p, size_t begin, size_t end) {
@@ -296,19 +469,46 @@ static void im2col_rows(void *p, size_t begin, size_t end) {
   const kernel_geometry *g = &j->s->geo;
   const int64_t KH = g->kernel[1], KW = g->kernel[2];
   const int64_t D = g->in[0], H = g->in[1], W = g->in[2];
-  const int64_t OD = g->out[0], OH = g->out[1], OW = g->out[2];
-  const size_t taps = j->s->taps, out_size = j->s->out_size;
+  const int64_t OD = g->out[0], OW = g->out[2], oh0 = j->oh0, oh1 = j->oh1;
+  const size_t taps = j->s->taps, size = (size_t)(OD * (oh1 - oh0) * OW);
   for (size_t r = begin; r < end; r++) {
     size_t ch = r / taps, tap = r % taps;
     int64_t kd = (int64_t)(tap / (size_t)(KH * KW)), kh = (int64_t)(tap / (size_t)KW % (size_t)KH),
             kw = (int64_t)(tap % (size_t)KW);
     const float *x = j->x + ch * (size_t)(D * H * W);
-    float *dst = j->col + r * out_size;
+    float *dst = j->col + r * size;
     int64_t offset_w = kw * g->dilation[2] - g->pad_begin[2], lo, hi;
     valid_range(OW, g->stride[2], offset_w, W, &lo, &hi);
+    if (D == 1 && OD == 1 && g->kernel[0] == 1 && g->stride[1] == 1 && g->stride[2] == 1 && OW == W) {
+      /* Rows of the same width at unit strides: the tap's valid outputs
+       * [a, b) × [lo, hi) are one shifted run of X, so one copy, then the
+       * padding columns (which the run filled from neighbouring rows) and
+       * rows zeroed. Offsets here are from row oh0. */
+      int64_t a, b, offset_h = kh * g->dilation[1] - g->pad_begin[1];
+      valid_range(oh1, 1, offset_h, H, &a, &b);
+      if (a < oh0) a = oh0;
+      if (b < a) b = a;
+      if (a == b || lo == hi) {
+        memset(dst, 0, size * sizeof(float));
+        continue;
+      }
+      int64_t first = (a - oh0) * OW + lo, last = (b - 1 - oh0) * OW + hi;
+      int64_t delta = (oh0 + offset_h) * W + offset_w; /* X's index of dst's index 0 */
+      memset(dst, 0, (size_t)first * sizeof(float));
+      memcpy(dst + first, x + (first + delta), (size_t)(last - first) * sizeof(float));
+      memset(dst + last, 0, (size - (size_t)last) * sizeof(float));
+      for (int64_t oh = a; oh < b; oh++) {
+        float *row = dst + (oh - oh0) * OW;
+        if (oh > a)
+          for (int64_t ow = 0; ow < lo; ow++) row[ow] = 0.0f;
+        if (oh + 1 < b)
+          for (int64_t ow = hi; ow < OW; ow++) row[ow] = 0.0f;
+      }
+      continue;
+    }
     for (int64_t od = 0; od < OD; od++) {
       int64_t id = od * g->stride[0] - g->pad_begin[0] + kd * g->dilation[0];
-      for (int64_t oh = 0; oh < OH; oh++, dst += OW) {
+      for (int64_t oh = oh0; oh < oh1; oh++, dst += OW) {
         int64_t ih = oh * g->stride[1] - g->pad_begin[1] + kh * g->dilation[1];
         if (id < 0 || id >= D || ih < 0 || ih >= H || lo == hi) {
           memset(dst, 0, (size_t)OW * sizeof(float));
@@ -343,113 +543,39 @@ static void fill_rows(void *p, size_t begin, size_t end) {
 }
 
 typedef struct depthwise_job {
-  const void *params;
+  const conv_params *params;
   const conv_shape *s;
   const float *x, *w, *bias;
   float *y;
+  bool (*simd)(const conv_dw_plane *p); /* NULL: the portable version */
 } depthwise_job;
 
-/* Adds every tap's contribution to output row `out` (already holding the
- * bias) over outputs [a, b): each tap adds its shifted input row over the
- * range where it is inside the image, so there are no bounds checks inside
- * (and the loop is contiguous, so vectorized, at stride 1). */
-static void depthwise_row_taps(const kernel_geometry *g, const float *x, const float *w,
-                               int64_t oh, float *out, int64_t a, int64_t b) {
-  const int64_t H = g->in[1], W = g->in[2], OW = g->out[2], KH = g->kernel[1], KW = g->kernel[2];
-  const int64_t sw = g->stride[2];
-  for (int64_t kh = 0; kh < KH; kh++) {
-    int64_t ih = oh * g->stride[1] - g->pad_begin[1] + kh * g->dilation[1];
-    if (ih < 0 || ih >= H) continue;
-    const float *row = x + ih * W;
-    for (int64_t kw = 0; kw < KW; kw++) {
-      float wv = w[kh * KW + kw];
-      int64_t offset = kw * g->dilation[2] - g->pad_begin[2], lo, hi;
-      valid_range(OW, sw, offset, W, &lo, &hi);
-      if (lo < a) lo = a;
-      if (hi > b) hi = b;
-      if (lo >= hi) continue;
-      const float *in = row + (lo * sw + offset); /* the tap of output lo */
-      float *to = out + lo;
-      int64_t count = hi - lo;
-      if (sw == 1)
-        for (int64_t i = 0; i < count; i++) to[i] += wv * in[i];
-      else if (sw == 2)
-        for (int64_t i = 0; i < count; i++) to[i] += wv * in[2 * i];
-      else
-        for (int64_t i = 0; i < count; i++) to[i] += wv * in[i * sw];
-    }
-  }
-}
-
-/* 3×3 taps without dilation over outputs [a, b) of a row whose three input
- * rows r0..r2 and all three columns of every output are inside the image:
- * nine products per output kept in a register. */
-static void depthwise_row_3x3(const float *r0, const float *r1, const float *r2,
-                              const float *w, float bias, int64_t stride, int64_t offset,
-                              float *out, int64_t a, int64_t b) {
-  const float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6],
-              w7 = w[7], w8 = w[8];
-  r0 += a * stride + offset;
-  r1 += a * stride + offset;
-  r2 += a * stride + offset;
-  out += a;
-  int64_t count = b - a;
-  if (stride == 1) {
-    for (int64_t i = 0; i < count; i++)
-      out[i] = bias + w0 * r0[i] + w1 * r0[i + 1] + w2 * r0[i + 2] + w3 * r1[i] + w4 * r1[i + 1] +
-               w5 * r1[i + 2] + w6 * r2[i] + w7 * r2[i + 1] + w8 * r2[i + 2];
-  } else {
-    for (int64_t i = 0; i < count; i++) {
-      int64_t j = i * stride;
-      out[i] = bias + w0 * r0[j] + w1 * r0[j + 1] + w2 * r0[j + 2] + w3 * r1[j] + w4 * r1[j + 1] +
-               w5 * r1[j + 2] + w6 * r2[j] + w7 * r2[j + 1] + w8 * r2[j + 2];
-    }
-  }
-}
-
-/* Output channels (image n, channel m) for items [begin, end) of n*m, one
- * output row at a time (the row stays in L1), the activation applied to
- * each row as it is done. */
+/* Output planes (image n, channel m) for items [begin, end) of n*m. */
 static void depthwise_channels(void *p, size_t begin, size_t end) {
   const depthwise_job *j = p;
   const conv_shape *s = j->s;
   const kernel_geometry *g = &s->geo;
-  const kernel_activation *act = &((const conv_params *)j->params)->activation;
-  const int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
-  const int64_t sh = g->stride[1], sw = g->stride[2];
-  bool three = g->kernel[1] == 3 && g->kernel[2] == 3 && g->dilation[1] == 1 && g->dilation[2] == 1;
-  /* The outputs whose three columns are all inside: [c0, c1). */
-  int64_t c0 = 0, c1 = 0, lo, hi;
-  if (three) {
-    valid_range(OW, sw, -g->pad_begin[2], W, &c0, &hi);
-    valid_range(OW, sw, 2 - g->pad_begin[2], W, &lo, &c1);
-    if (lo > c0) c0 = lo;
-    if (hi < c1) c1 = hi;
-    if (c1 < c0) c1 = c0;
-  }
+  const kernel_activation *act = &j->params->activation;
+  conv_dw_plane plane = {NULL, NULL, NULL, g->in[1], g->in[2], g->out[1], g->out[2],
+                         g->kernel[1], g->kernel[2], g->stride[1], g->stride[2],
+                         g->dilation[1], g->dilation[2], g->pad_begin[1], g->pad_begin[2],
+                         0.0f, act->kind, act->lo, act->hi};
   for (size_t item = begin; item < end; item++) {
     size_t n = item / s->m, m = item % s->m, ch = m / s->mg;
-    const float *x = j->x + (n * s->c + ch) * s->in_size;
-    const float *w = j->w + m * s->taps;
-    float *y = j->y + item * s->out_size;
-    float b = j->bias ? j->bias[m] : 0.0f;
-    for (int64_t oh = 0; oh < OH; oh++) {
-      float *out = y + oh * OW;
-      int64_t ih = oh * sh - g->pad_begin[1];
-      if (three && ih >= 0 && ih + 2 < H && c0 < c1) {
-        for (int64_t ow = 0; ow < c0; ow++) out[ow] = b;
-        for (int64_t ow = c1; ow < OW; ow++) out[ow] = b;
-        depthwise_row_taps(g, x, w, oh, out, 0, c0);
-        depthwise_row_taps(g, x, w, oh, out, c1, OW);
-        const float *r0 = x + ih * W;
-        depthwise_row_3x3(r0, r0 + W, r0 + 2 * W, w, b, sw, -g->pad_begin[2], out, c0, c1);
-      } else {
-        for (int64_t ow = 0; ow < OW; ow++) out[ow] = b;
-        depthwise_row_taps(g, x, w, oh, out, 0, OW);
-      }
-      kernel_activate(act, out, (size_t)OW);
-    }
+    plane.x = j->x + (n * s->c + ch) * s->in_size;
+    plane.w = j->w + m * s->taps;
+    plane.y = j->y + item * s->out_size;
+    plane.bias = j->bias ? j->bias[m] : 0.0f;
+    if (!j->simd || !j->simd(&plane)) conv_depthwise_plane_scalar(&plane);
   }
+}
+
+/* The SIMD depthwise plane for this CPU, or NULL. */
+static bool (*depthwise_simd(void))(const conv_dw_plane *) {
+  strand__cpu_level level = strand__cpu()->selected;
+  if (level >= STRAND__CPU_AVX512) return conv_depthwise_plane_avx512;
+  if (level >= STRAND__CPU_AVX2) return conv_depthwise_plane_avx2;
+  return NULL;
 }
 
 static strand_status run_conv(const kernel_call *c) {
@@ -463,11 +589,27 @@ static strand_status run_conv(const kernel_call *c) {
   const float *bias = b ? b->data : NULL;
   float *y = out->data;
   if (depthwise(&s)) {
-    depthwise_job j = {c->params, &s, x, w, bias, y};
+    depthwise_job j = {c->params, &s, x, w, bias, y, depthwise_simd()};
     kernel_parallel(c->threads, s.n * s.m, kernel_grain(s.out_size * s.taps), depthwise_channels, &j);
     return STRAND_OK;
   }
-  size_t k = s.cg * s.taps, cols = col_bytes(&s);
+  if (direct_pointwise(c, &s)) {
+    const conv_params *p = c->params;
+    for (size_t n = 0; n < s.n; n++)
+      conv_pointwise_run(&p->pointwise, x + n * s.c * s.in_size, s.out_size, &p->activation,
+                         y + n * s.m * s.out_size, c->threads);
+    return STRAND_OK;
+  }
+  if (winograd(c, &s)) {
+    const conv_params *p = c->params;
+    conv_winograd_shape ws = winograd_shape(&s);
+    for (size_t n = 0; n < s.n; n++)
+      conv_winograd_run(&p->winograd, &ws, x + n * s.c * s.in_size, bias, &p->activation,
+                        y + n * s.m * s.out_size, c->threads, c->scratch, c->scratch_size);
+    return STRAND_OK;
+  }
+  const float *wb = bias_row(c, &s);
+  size_t k = b_rows(c, &s), cols = col_bytes(c, &s);
   float *col = cols ? c->scratch : NULL;
   unsigned char *gemm_scratch = (unsigned char *)c->scratch + cols;
   const conv_params *p = c->params;
@@ -477,18 +619,40 @@ static strand_status run_conv(const kernel_call *c) {
     for (size_t g = 0; g < s.groups; g++) {
       const float *xg = x + (n * s.c + g * s.cg) * s.in_size;
       float *yg = y + (n * s.m + g * s.mg) * s.out_size;
-      if (bias) {
+      if (bias && !wb) {
         fill_job f = {yg, bias + g * s.mg, s.out_size};
         kernel_parallel(c->threads, s.mg, kernel_grain(s.out_size), fill_rows, &f);
       }
+      const float *a = wb ? wb + g * s.mg * k : w + g * s.mg * k;
+      if (col && !pointwise(&s.geo)) {
+        /* im2col and the product a chunk of output rows at a time. */
+        const int64_t OH = s.geo.out[1], step = chunk_rows(c, &s);
+        const size_t row = s.out_size / (size_t)OH;
+        for (int64_t oh0 = 0; oh0 < OH; oh0 += step) {
+          int64_t oh1 = oh0 + step < OH ? oh0 + step : OH;
+          size_t positions = row * (size_t)(oh1 - oh0);
+          im2col_job j = {&s, xg, col, oh0, oh1};
+          kernel_parallel(c->threads, s.cg * s.taps, kernel_grain(positions), im2col_rows, &j);
+          if (wb) {
+            float *ones = col + (k - 1) * positions;
+            for (size_t i = 0; i < positions; i++) ones[i] = 1.0f;
+          }
+          kernel_gemm gm = {NULL, false, false, s.mg, positions, k, 1.0f,
+                            bias && !wb ? 1.0f : 0.0f, a, k ? k : 1, col, positions, NULL,
+                            yg + row * (size_t)oh0, s.out_size, p->activation.kind ? &ep : NULL};
+          kernel_gemm_run(&gm, c->threads, gemm_scratch, gemm_scratch_size);
+        }
+        continue;
+      }
       const float *bmat = xg;
-      if (col) {
-        im2col_job j = {&s, xg, col};
-        kernel_parallel(c->threads, k, kernel_grain(s.out_size), im2col_rows, &j);
+      if (col) { /* pointwise with the bias row: X copied, then the ones */
+        memcpy(col, xg, s.cg * s.in_size * sizeof(float));
+        float *ones = col + (k - 1) * s.out_size;
+        for (size_t i = 0; i < s.out_size; i++) ones[i] = 1.0f;
         bmat = col;
       }
-      kernel_gemm gm = {NULL, false, false, s.mg, s.out_size, k, 1.0f, bias ? 1.0f : 0.0f,
-                        w + g * s.mg * k, k ? k : 1, bmat, s.out_size, NULL, yg, s.out_size,
+      kernel_gemm gm = {NULL, false, false, s.mg, s.out_size, k, 1.0f, bias && !wb ? 1.0f : 0.0f,
+                        a, k ? k : 1, bmat, s.out_size, NULL, yg, s.out_size,
                         p->activation.kind ? &ep : NULL};
       kernel_gemm_run(&gm, c->threads, gemm_scratch, gemm_scratch_size);
     }

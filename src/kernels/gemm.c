@@ -11,6 +11,9 @@
  *           for jr in nc, step NR   B micro-panel kc×NR: streamed from L2
  *             tile                  MR×NR of C in registers
  *
+ * With B packed ahead (weights), nothing needs packing per jc block: the
+ * order is pc, ic (A block packed once), jc, ir, jr instead.
+ *
  * beta applies on the first pc step only (then C accumulates with beta 1),
  * the epilogue (bias, activation) on the last one.
  */
@@ -203,6 +206,31 @@ size_t strand__gemm_scratch_size(const strand__gemm_kernel *kernel, size_t m, si
   return floats * sizeof(float) + CACHE_LINE;
 }
 
+/* The micro loops over one packed A block (mc rows, kc steps) and nc
+ * columns of B panels (`panel_stride` floats apart, row 0 of this k block
+ * at b_panels), writing C from c (row ic, column col). */
+static void sweep(const strand__gemm_kernel *kern, const float *a_buf, size_t mc, size_t kc,
+                  const float *b_panels, size_t panel_stride, size_t nc, float *c, size_t ldc,
+                  float alpha, float beta_step, const strand__gemm_epilogue *ep_step,
+                  size_t col) {
+  const size_t mr = kern->mr, nr = kern->nr;
+  for (size_t ir = 0; ir < mc; ir += mr) {
+    size_t rows = min_size(mr, mc - ir);
+    const float *a_panel = a_buf + ir * kc;
+    float *c_row = c + ir * ldc;
+    if (kern->wide && rows <= kern->wide_rows) {
+      const size_t step = kern->wide_panels * nr;
+      for (size_t jr = 0; jr < nc; jr += step)
+        kern->wide(rows, min_size(step, nc - jr), kc, a_panel, b_panels + jr / nr * panel_stride,
+                   panel_stride, c_row + jr, ldc, alpha, beta_step, ep_step, col + jr);
+      continue;
+    }
+    for (size_t jr = 0; jr < nc; jr += nr)
+      kern->tile(rows, min_size(nr, nc - jr), kc, a_panel, b_panels + jr / nr * panel_stride,
+                 c_row + jr, ldc, alpha, beta_step, ep_step, col + jr);
+  }
+}
+
 static void run(const strand__gemm_kernel *kern, bool trans_a, size_t m, size_t n, size_t k,
                 float alpha, const float *a, size_t lda, const b_source *bs, float beta, float *c,
                 size_t ldc, const strand__gemm_epilogue *ep, const strand__gemm_block *block,
@@ -227,36 +255,39 @@ static void run(const strand__gemm_kernel *kern, bool trans_a, size_t m, size_t 
   const size_t nc_step = balanced_step(n1 - n0, kern->nc, nr);
   const size_t kc_step = balanced_step(k, kern->kc, 8);
   const size_t mc_step = balanced_step(m1 - m0, kern->mc, mr);
+  if (bs->packed) {
+    /* B needs no packing: each A block is packed once and swept across
+     * every column block (an A block and a B block fit L2 together), rather
+     * than packed again for each column block. Each element still sums its
+     * k blocks in order, so the bits are those of the other order. */
+    const size_t panel_stride = bs->k * nr;
+    for (size_t pc = 0; pc < k; pc += kc_step) {
+      size_t kc = min_size(kc_step, k - pc);
+      float beta_step = pc == 0 ? beta : 1.0f;
+      const strand__gemm_epilogue *ep_step = pc + kc == k ? ep : NULL;
+      for (size_t ic = m0; ic < m1; ic += mc_step) {
+        size_t mc = min_size(mc_step, m1 - ic);
+        pack_a(kern, trans_a, a, lda, ic, mc, pc, kc, a_buf);
+        for (size_t jc = n0; jc < n1; jc += nc_step)
+          sweep(kern, a_buf, mc, kc, bs->panels + jc * bs->k + pc * nr, panel_stride,
+                min_size(nc_step, n1 - jc), c + ic * ldc + jc, ldc, alpha, beta_step, ep_step,
+                jc);
+      }
+    }
+    return;
+  }
   for (size_t jc = n0; jc < n1; jc += nc_step) {
     size_t nc = min_size(nc_step, n1 - jc);
     for (size_t pc = 0; pc < k; pc += kc_step) {
       size_t kc = min_size(kc_step, k - pc);
-      const float *b_panels;
-      size_t panel_stride;
-      if (bs->packed) {
-        b_panels = bs->panels + jc * bs->k + pc * nr; /* panel jc/nr, row pc */
-        panel_stride = bs->k * nr;
-      } else {
-        pack_b(kern, bs->trans_b, bs->b, bs->ldb, pc, kc, jc, nc, b_buf);
-        b_panels = b_buf;
-        panel_stride = kc * nr;
-      }
+      pack_b(kern, bs->trans_b, bs->b, bs->ldb, pc, kc, jc, nc, b_buf);
       float beta_step = pc == 0 ? beta : 1.0f;
       const strand__gemm_epilogue *ep_step = pc + kc == k ? ep : NULL;
-
       for (size_t ic = m0; ic < m1; ic += mc_step) {
         size_t mc = min_size(mc_step, m1 - ic);
         pack_a(kern, trans_a, a, lda, ic, mc, pc, kc, a_buf);
-        for (size_t ir = 0; ir < mc; ir += mr) {
-          size_t rows = min_size(mr, mc - ir);
-          const float *a_panel = a_buf + ir * kc;
-          float *c_row = c + (ic + ir) * ldc + jc;
-          for (size_t jr = 0; jr < nc; jr += nr) {
-            kern->tile(rows, min_size(nr, nc - jr), kc, a_panel,
-                       b_panels + jr / nr * panel_stride, c_row + jr, ldc, alpha, beta_step,
-                       ep_step, jc + jr);
-          }
-        }
+        sweep(kern, a_buf, mc, kc, b_buf, kc * nr, nc, c + ic * ldc + jc, ldc, alpha, beta_step,
+              ep_step, jc);
       }
     }
   }

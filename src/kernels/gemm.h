@@ -186,12 +186,27 @@ typedef void strand__gemm_tile_fn(size_t mr, size_t nr, size_t kc, const float *
 typedef void strand__gemm_transpose_fn(const float *src, size_t ld, size_t rows, size_t kc,
                                        size_t out_stride, float *dst);
 
+/* As strand__gemm_tile_fn for 1 <= mr <= wide_rows and up to wide_panels
+ * B panels side by side: panel q at b + q*stride, nr columns in all
+ * (1 <= nr <= wide_panels*NR; every panel but the last is full). Each
+ * element of C must get exactly the bits `tile` would give it. */
+typedef void strand__gemm_wide_fn(size_t mr, size_t nr, size_t kc, const float *a,
+                                  const float *b, size_t stride, float *c, size_t ldc,
+                                  float alpha, float beta, const strand__gemm_epilogue *epilogue,
+                                  size_t col);
+
+/* What must hold for every kernel (dynamic batching stacks rows and
+ * relies on it): an element of C is computed by the same operations
+ * whatever m, the block, and the tile shape are, so row i of an m-row
+ * product equals the same row multiplied alone, bit for bit. */
 struct strand__gemm_kernel {
   const char *name;
   strand__cpu_level level;
   size_t mr, nr;      /* register tile */
   size_t mc, kc, nc;  /* cache blocking: set once from the cache sizes */
   strand__gemm_tile_fn *tile;
+  strand__gemm_wide_fn *wide; /* NULL: none; else for rows <= wide_rows */
+  size_t wide_rows, wide_panels;
   strand__gemm_transpose_fn *transpose; /* NULL: gemm.c's portable one */
 };
 

@@ -56,10 +56,12 @@ INLINE void k_step(const size_t mr, const size_t nv, const float *a, const float
 INLINE void tile_body(const size_t mr, const size_t nv, size_t nr, size_t kc, const float *a,
                       const float *b, float *c, size_t ldc, float alpha, float beta,
                       const strand__gemm_epilogue *ep, size_t col) {
-  /* With few accumulators per k step (short rows, narrow tiles), FMA
-   * latency would bind: `chains` independent sets of accumulators take
-   * consecutive k steps in turn and are summed at the end. */
-  const size_t chains = mr * nv >= 8 ? 1 : mr * nv >= 4 ? 2 : mr * nv == 3 ? 3 : 4;
+  /* One chain of fused multiply-adds per element, whatever mr: a row
+   * computed in a batch of M rows must give the bits it gives alone
+   * (dynamic batching relies on it). Splitting k into `chains` sets of
+   * accumulators would hide FMA latency for short tiles, but only if the
+   * split depended on the columns alone, never on mr; it is kept at 1. */
+  const size_t chains = 1;
   __m256 acc[4][MR][NV];
 #pragma GCC unroll 4
   for (size_t s = 0; s < chains; s++)

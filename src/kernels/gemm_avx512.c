@@ -2,8 +2,9 @@
  * gemm_avx512.c — the AVX-512 SGEMM micro-kernel: a 14×32 tile of C in 28
  * zmm accumulators; per k step two B vectors are loaded and each of the 14
  * A values is broadcast into two FMAs. Edge tiles (fewer rows, 16 columns
- * or fewer) have their own compiled instances, so batch 1 runs a 1×32 tile
- * rather than 1 useful row of 14. Also the 16×16 transposing pack.
+ * or fewer) have their own compiled instances; one or two rows (batch 1)
+ * run a wide tile over four panels (1×128: eight independent accumulators
+ * streaming four panels of packed B). Also the 16×16 transposing pack.
  *
  * Every function carries a target attribute, so this file is built without
  * global -m flags and is only entered on CPUs that strand__cpu() reports as
@@ -38,24 +39,44 @@ INLINE void k_step(const size_t mr, const size_t nv, const float *a, const float
   }
 }
 
+/* The epilogue of one vector of C: alpha, beta, bias, activation, then a
+ * masked store. Shared by every tile shape, so that an element's result
+ * does not depend on the shape of the tile that computed it. */
+INLINE void store_vector(__m512 x, __mmask16 mask, float *c, float alpha, float beta,
+                         const strand__gemm_epilogue *ep, const float *bias) {
+  if (alpha != 1.0f) x = _mm512_mul_ps(x, _mm512_set1_ps(alpha));
+  if (beta != 0.0f)
+    x = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(mask, c), x);
+  if (ep) {
+    if (ep->bias) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask, bias));
+    /* max(lo, x) and min(hi, x) with x second: a NaN x passes through */
+    if (ep->activation == STRAND__GEMM_ACT_RELU)
+      x = _mm512_max_ps(_mm512_setzero_ps(), x);
+    else if (ep->activation == STRAND__GEMM_ACT_CLIP)
+      x = _mm512_min_ps(_mm512_set1_ps(ep->clip_max),
+                        _mm512_max_ps(_mm512_set1_ps(ep->clip_min), x));
+  }
+  _mm512_mask_storeu_ps(c, mask, x);
+}
+
 /* One tile with a compile-time row count `mr` (1..MR) and vector count `nv`
  * (1..NV, covering nr: 16*(nv-1) < nr <= 16*nv). The B panel rows are NR
  * floats apart and zero past nr, so whole vectors may be loaded; C and bias
- * are accessed through masks, never past column nr. */
+ * are accessed through masks, never past column nr.
+ *
+ * Every element of C is one chain of fused multiply-adds over p = 0, 1, ...
+ * from zero, whatever mr is: a row computed in a batch of M rows gives the
+ * same bits as the row computed alone (dynamic batching relies on it).
+ * Short tiles get their parallelism from several panels (tile_wide), never
+ * from splitting k. */
 INLINE void tile_body(const size_t mr, const size_t nv, size_t nr, size_t kc, const float *a,
                       const float *b, float *c, size_t ldc, float alpha, float beta,
                       const strand__gemm_epilogue *ep, size_t col) {
-  /* With few accumulators per k step (short rows, narrow tiles), FMA
-   * latency would bind: `chains` independent sets of accumulators take
-   * consecutive k steps in turn and are summed at the end. */
-  const size_t chains = mr * nv >= 8 ? 1 : mr * nv >= 4 ? 2 : mr * nv == 3 ? 3 : 4;
-  __m512 acc[4][MR][NV];
-#pragma GCC unroll 4
-  for (size_t s = 0; s < chains; s++)
+  __m512 acc[MR][NV];
 #pragma GCC unroll 14
-    for (size_t r = 0; r < mr; r++)
+  for (size_t r = 0; r < mr; r++)
 #pragma GCC unroll 2
-      for (size_t v = 0; v < nv; v++) acc[s][r][v] = _mm512_setzero_ps();
+    for (size_t v = 0; v < nv; v++) acc[r][v] = _mm512_setzero_ps();
 
 #pragma GCC unroll 14
   for (size_t r = 0; r < mr; r++) {
@@ -63,51 +84,88 @@ INLINE void tile_body(const size_t mr, const size_t nv, size_t nr, size_t kc, co
     _mm_prefetch((const char *)(c + r * ldc + nr - 1), _MM_HINT_T0);
   }
 
-  size_t p = 0;
 #pragma GCC unroll 2
-  for (; p + chains <= kc; p += chains) {
-#pragma GCC unroll 4
-    for (size_t s = 0; s < chains; s++) k_step(mr, nv, a + s * mr, b + s * NR, acc[s]);
-    a += chains * mr;
-    b += chains * NR;
-  }
-  for (; p < kc; p++) { /* the k steps left over by the chains */
-    k_step(mr, nv, a, b, acc[0]);
+  for (size_t p = 0; p < kc; p++) {
+    k_step(mr, nv, a, b, acc);
     a += mr;
     b += NR;
   }
-#pragma GCC unroll 4
-  for (size_t s = 1; s < chains; s++)
-#pragma GCC unroll 14
-    for (size_t r = 0; r < mr; r++)
-#pragma GCC unroll 2
-      for (size_t v = 0; v < nv; v++) acc[0][r][v] = _mm512_add_ps(acc[0][r][v], acc[s][r][v]);
 
   __mmask16 masks[NV];
 #pragma GCC unroll 2
   for (size_t v = 0; v < nv; v++) masks[v] = first_lanes(nr - v * LANES);
-  const __m512 valpha = _mm512_set1_ps(alpha), vbeta = _mm512_set1_ps(beta);
 #pragma GCC unroll 14
-  for (size_t r = 0; r < mr; r++) {
-    float *c_row = c + r * ldc;
+  for (size_t r = 0; r < mr; r++)
 #pragma GCC unroll 2
-    for (size_t v = 0; v < nv; v++) {
-      __m512 x = acc[0][r][v];
-      if (alpha != 1.0f) x = _mm512_mul_ps(x, valpha);
-      if (beta != 0.0f)
-        x = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(masks[v], c_row + v * LANES), x);
-      if (ep) {
-        if (ep->bias) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(masks[v], ep->bias + col + v * LANES));
-        /* max(lo, x) and min(hi, x) with x second: a NaN x passes through */
-        if (ep->activation == STRAND__GEMM_ACT_RELU)
-          x = _mm512_max_ps(_mm512_setzero_ps(), x);
-        else if (ep->activation == STRAND__GEMM_ACT_CLIP)
-          x = _mm512_min_ps(_mm512_set1_ps(ep->clip_max),
-                            _mm512_max_ps(_mm512_set1_ps(ep->clip_min), x));
-      }
-      _mm512_mask_storeu_ps(c_row + v * LANES, masks[v], x);
+    for (size_t v = 0; v < nv; v++)
+      store_vector(acc[r][v], masks[v], c + r * ldc + v * LANES, alpha, beta, ep,
+                   ep && ep->bias ? ep->bias + col + v * LANES : NULL);
+}
+
+/* ---- wide tiles: 1 or 2 rows across up to 4 panels ---- */
+
+enum { WIDE_ROWS = 2, WIDE_PANELS = 4, WIDE_NV = WIDE_PANELS * NV };
+
+/* As tile_body for `mr` rows and `nv` vectors (1..WIDE_NV) spread over
+ * consecutive panels `stride` floats apart (vector v in panel v / NV), nr
+ * columns in all (16*(nv-1) < nr <= 16*nv). Same chain per element. */
+INLINE void wide_body(const size_t mr, const size_t nv, size_t nr, size_t kc, const float *a,
+                      const float *b, size_t stride, float *c, size_t ldc, float alpha,
+                      float beta, const strand__gemm_epilogue *ep, size_t col) {
+  __m512 acc[WIDE_ROWS][WIDE_NV];
+#pragma GCC unroll 2
+  for (size_t r = 0; r < mr; r++)
+#pragma GCC unroll 8
+    for (size_t v = 0; v < nv; v++) acc[r][v] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+  for (size_t p = 0; p < kc; p++) {
+    __m512 bv[WIDE_NV];
+#pragma GCC unroll 8
+    for (size_t v = 0; v < nv; v++)
+      bv[v] = _mm512_loadu_ps(b + (v / NV) * stride + p * NR + (v % NV) * LANES);
+#pragma GCC unroll 2
+    for (size_t r = 0; r < mr; r++) {
+      __m512 x = _mm512_set1_ps(a[p * mr + r]);
+#pragma GCC unroll 8
+      for (size_t v = 0; v < nv; v++) acc[r][v] = _mm512_fmadd_ps(x, bv[v], acc[r][v]);
     }
   }
+#pragma GCC unroll 2
+  for (size_t r = 0; r < mr; r++)
+#pragma GCC unroll 8
+    for (size_t v = 0; v < nv; v++) {
+      size_t at = (v / NV) * NR + (v % NV) * LANES; /* column within the wide tile */
+      store_vector(acc[r][v], first_lanes(nr - v * LANES), c + r * ldc + at, alpha, beta, ep,
+                   ep && ep->bias ? ep->bias + col + at : NULL);
+    }
+}
+
+typedef void wide_fixed_fn(size_t nr, size_t kc, const float *a, const float *b, size_t stride,
+                           float *c, size_t ldc, float alpha, float beta,
+                           const strand__gemm_epilogue *ep, size_t col);
+
+#define DEFINE_WIDE(R, V)                                                                     \
+  static TARGET void wide_##R##_##V(size_t nr, size_t kc, const float *a, const float *b,    \
+                                    size_t stride, float *c, size_t ldc, float alpha,        \
+                                    float beta, const strand__gemm_epilogue *ep, size_t col) { \
+    wide_body(R, V, nr, kc, a, b, stride, c, ldc, alpha, beta, ep, col);                     \
+  }
+#define DEFINE_WIDE_ROW(R)                                                                    \
+  DEFINE_WIDE(R, 1) DEFINE_WIDE(R, 2) DEFINE_WIDE(R, 3) DEFINE_WIDE(R, 4) DEFINE_WIDE(R, 5)  \
+  DEFINE_WIDE(R, 6) DEFINE_WIDE(R, 7) DEFINE_WIDE(R, 8)
+DEFINE_WIDE_ROW(1)
+DEFINE_WIDE_ROW(2)
+#define WIDE_TABLE_ROW(R)                                                                     \
+  {wide_##R##_1, wide_##R##_2, wide_##R##_3, wide_##R##_4, wide_##R##_5, wide_##R##_6,       \
+   wide_##R##_7, wide_##R##_8},
+static wide_fixed_fn *const wides[WIDE_ROWS][WIDE_NV] = {WIDE_TABLE_ROW(1) WIDE_TABLE_ROW(2)};
+_Static_assert(WIDE_NV == 8 && WIDE_ROWS == 2, "the wide table lists 2 rows of 8 vectors");
+
+/* Columns: nr across ceil(nr / NR) panels (all but the last full). */
+static TARGET void tile_wide(size_t mr, size_t nr, size_t kc, const float *a, const float *b,
+                             size_t stride, float *c, size_t ldc, float alpha, float beta,
+                             const strand__gemm_epilogue *ep, size_t col) {
+  wides[mr - 1][(nr - 1) / LANES](nr, kc, a, b, stride, c, ldc, alpha, beta, ep, col);
 }
 
 typedef void tile_fixed_fn(size_t nr, size_t kc, const float *a, const float *b, float *c,
@@ -215,6 +273,9 @@ void strand__gemm_kernel_avx512_init(strand__gemm_kernel *kernel) {
                                   .mr = MR,
                                   .nr = NR,
                                   .tile = tile,
+                                  .wide = tile_wide,
+                                  .wide_rows = WIDE_ROWS,
+                                  .wide_panels = WIDE_PANELS,
                                   .transpose = transpose};
 }
 

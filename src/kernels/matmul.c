@@ -9,6 +9,7 @@
  * so a [batch, seq, K] × [K, N] product is one GEMM.
  */
 #include "kernels/kernels_internal.h"
+#include "kernels/matmul_fuse.h"
 
 #include <string.h>
 
@@ -204,7 +205,15 @@ const kernel_def kernel_Gemm = {"Gemm", "", 7, KERNEL_OPSET_MAX, 0, KERNEL_FUSES
 typedef struct matmul_params {
   kernel_activation activation; /* first: set by the session when it fuses */
   const void *packed;           /* a constant 2-D B, packed */
+  const float *bias;            /* added per column before the activation, or NULL */
 } matmul_params;
+
+bool kernel_matmul_absorb_bias(void *params, const float *bias, size_t n) {
+  matmul_params *p = params;
+  if (!p || !p->packed || p->bias || strand__gemm_packed_n(p->packed) != n) return false;
+  p->bias = bias;
+  return true;
+}
 
 static bool accepts_matmul(const strand_dtype *d, size_t n) {
   return n == 2 && kernel_accepts_float32(d, n);
@@ -339,8 +348,8 @@ static strand_status run_matmul(const kernel_call *c) {
   strand_status st = matmul_shape_of(a, b, &s);
   if (st) return st;
   if (!out->count) return STRAND_OK;
-  strand__gemm_epilogue ep = {NULL, p->activation.kind, p->activation.lo, p->activation.hi};
-  const strand__gemm_epilogue *epilogue = p->activation.kind ? &ep : NULL;
+  strand__gemm_epilogue ep = {p->bias, p->activation.kind, p->activation.lo, p->activation.hi};
+  const strand__gemm_epilogue *epilogue = p->activation.kind || p->bias ? &ep : NULL;
   if (single_product(b)) {
     size_t rows = out->count / s.n;
     kernel_gemm g = {NULL, false, false, rows, s.n, s.k, 1.0f, 0.0f, a->data, s.k ? s.k : 1,

@@ -7,6 +7,7 @@
  * computed per channel at run time. Training mode is not supported.
  */
 #include "kernels/kernels_internal.h"
+#include "kernels/vector_math.h"
 
 #include <math.h>
 
@@ -200,6 +201,19 @@ static void layer_norm_rows(void *p, size_t begin, size_t end) {
   kernel_tensor *mean_out = kernel_output(c, 1), *inv_out = kernel_output(c, 2);
   const float *s = scale->data, *b = bias ? bias->data : NULL;
   size_t ss = scale->count == 1 ? 0 : 1, bs = bias && bias->count == 1 ? 0 : 1;
+  if (ss && (!b || bs) && j->size) {
+    /* Full scale and bias rows: vector_math's row, which depends on the
+     * row alone (float lanes; the scalar loop below sums in double). */
+    for (size_t r = begin; r < end; r++) {
+      float m, inv;
+      strand__vec_layer_norm((float *)c->outputs[0]->data + r * j->size,
+                             (const float *)c->inputs[0]->data + r * j->size, j->size, s, b,
+                             j->epsilon, &m, &inv);
+      if (mean_out) ((float *)mean_out->data)[r] = m;
+      if (inv_out) ((float *)inv_out->data)[r] = inv;
+    }
+    return;
+  }
   for (size_t r = begin; r < end; r++) {
     const float *x = (const float *)c->inputs[0]->data + r * j->size;
     float *y = (float *)c->outputs[0]->data + r * j->size;

@@ -8,6 +8,7 @@
  * (a window of NaN only gives the lowest float).
  */
 #include "kernels/kernels_internal.h"
+#include "kernels/conv_depthwise.h"
 
 #include <float.h>
 #include <math.h>
@@ -139,11 +140,30 @@ static void max_planes_simple(const pool_job *j, size_t begin, size_t end) {
   }
 }
 
+/* MaxPool of 1-D and 2-D planes with AVX-512 where the CPU has it and
+ * the column stride is 1 or 2; false when not taken. */
+static bool max_planes_simd(const pool_job *j, size_t begin, size_t end) {
+  const kernel_geometry *g = j->g;
+  if (g->in[0] != 1 || g->out[0] != 1 || (g->stride[2] != 1 && g->stride[2] != 2) ||
+      strand__cpu()->selected < STRAND__CPU_AVX512)
+    return false;
+  const size_t in_size = (size_t)(g->in[1] * g->in[2]), out_size = (size_t)(g->out[1] * g->out[2]);
+  conv_dw_plane p = {NULL, NULL, NULL, g->in[1], g->in[2], g->out[1], g->out[2], g->kernel[1],
+                     g->kernel[2], g->stride[1], g->stride[2], g->dilation[1], g->dilation[2],
+                     g->pad_begin[1], g->pad_begin[2], 0.0f, STRAND__GEMM_ACT_NONE, 0.0f, 0.0f};
+  for (size_t plane = begin; plane < end; plane++) {
+    p.x = j->x + plane * in_size;
+    p.y = j->y + plane * out_size;
+    if (!pool_max_plane_avx512(&p)) return false; /* only before the first plane */
+  }
+  return true;
+}
+
 static void pool_planes(void *ctx, size_t begin, size_t end) {
   const pool_job *j = ctx;
   if (j->max && !j->indices && j->g->dilation[0] == 1 && j->g->dilation[1] == 1 &&
       j->g->dilation[2] == 1) {
-    max_planes_simple(j, begin, end);
+    if (!max_planes_simd(j, begin, end)) max_planes_simple(j, begin, end);
     return;
   }
   const kernel_geometry *g = j->g;

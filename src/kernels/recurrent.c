@@ -10,6 +10,7 @@
  * sequence length keep their state and write zeros to Y.
  */
 #include "kernels/kernels_internal.h"
+#include "kernels/vector_math.h"
 
 #include <math.h>
 #include <string.h>
@@ -80,6 +81,7 @@ typedef struct rnn_params {
   bool input_forget;   /* LSTM: f = 1 - i */
   bool linear_before_reset; /* GRU */
   float clip;          /* 0: none */
+  bool standard_cell;  /* LSTM with sigmoid, tanh, tanh, no input_forget: vector_math's cell */
   int64_t hidden;
   rnn_activation fns[RNN_MAX_FNS]; /* f, g(, h) per direction */
   const void *w_packed[2];         /* per direction: W_dᵀ packed, or NULL */
@@ -161,6 +163,11 @@ static strand_status prepare_rnn(kernel_prepare *p, void **out, bool lstm) {
   params->linear_before_reset = lbr != 0;
   st = read_activations(p, params, lstm ? 3 : 2);
   if (st) return st;
+  params->standard_cell = lstm && !params->input_forget && params->clip == 0;
+  for (size_t d = 0; d < params->directions && params->standard_cell; d++) {
+    const rnn_activation *a = &params->fns[3 * d];
+    params->standard_cell = a[0].fn == FN_SIGMOID && a[1].fn == FN_TANH && a[2].fn == FN_TANH;
+  }
   /* Pack constant W and R. */
   const onnx_tensor *w = kernel_constant_input(p, 1), *r = kernel_constant_input(p, 2);
   int64_t h = params->hidden;
@@ -281,7 +288,8 @@ static void scratch_layout(const kernel_call *c, const rnn_shape *s, rnn_scratch
   out->xw = round64(s->seq * s->batch * gh * sizeof(float));
   out->h = round64(s->batch * s->hidden * sizeof(float));
   out->cell = out->h;
-  out->step = round64(s->batch * gh * sizeof(float)) + out->h; /* + GRU's r ⊙ H */
+  /* + GRU's r ⊙ H (or the LSTM's summed biases, 4h floats) */
+  out->step = round64(s->batch * gh * sizeof(float)) + (out->h > round64(gh * sizeof(float)) ? out->h : round64(gh * sizeof(float)));
   size_t a = kernel_gemm_scratch(NULL, s->seq * s->batch, gh, s->input, true, c->threads);
   size_t b = kernel_gemm_scratch(NULL, s->batch, gh, s->hidden, true, c->threads);
   size_t a2 = kernel_gemm_scratch(NULL, s->seq * s->batch, gh, s->input, false, c->threads);
@@ -324,6 +332,34 @@ static void product(const rnn_run *r, size_t m, size_t n, size_t k, const float 
   kernel_gemm_run(&g, r->c->threads, r->gemm_scratch, r->gemm_size);
 }
 
+/* The recurrent product H_{t-1} · Rᵀ of step n with R packed, on one
+ * thread: in column chunks, forwards on even steps and backwards on odd
+ * ones. R (4h × h floats: 1 MB at h = 256) is read whole every step and is
+ * about the size of L2; swept in one direction each time it would be
+ * evicted just before reuse, while alternating keeps the most recently
+ * read part cached. Each element's sum is the same either way. For a few
+ * rows only (batch 1 is bound by reading R). */
+#define RECURRENT_CHUNK 128 /* columns: a multiple of every kernel's nr (and wide step) */
+static void recurrent_product(const rnn_run *r, size_t step, size_t m, size_t n, size_t k,
+                              const float *a, const void *packed, float *out, size_t ldc) {
+  const strand__gemm_kernel *kern = strand__gemm_packed_kernel(packed);
+  size_t parts = strand__gemm_useful_parts(kern, m, n, k, r->c->threads ? r->c->threads : 1);
+  /* More than a few rows: A would be packed again for every chunk, and
+   * the rows reuse each part of R while it is cached anyway. */
+  if (parts > 1 || m > 4 || n <= RECURRENT_CHUNK || RECURRENT_CHUNK % kern->nr ||
+      r->gemm_size < strand__gemm_scratch_size(kern, m, n, k, true)) {
+    product(r, m, n, k, a, k, packed, NULL, k, 0.0f, out, ldc);
+    return;
+  }
+  size_t chunks = (n + RECURRENT_CHUNK - 1) / RECURRENT_CHUNK;
+  for (size_t i = 0; i < chunks; i++) {
+    size_t q = step % 2 ? chunks - 1 - i : i;
+    strand__gemm_block block = {0, m, q * RECURRENT_CHUNK, (q + 1) * RECURRENT_CHUNK};
+    strand__gemm_packed(false, m, 1.0f, a, k, packed, 0.0f, out, ldc, NULL, &block,
+                        r->gemm_scratch);
+  }
+}
+
 static void run_direction(const rnn_run *r, size_t dir, bool backwards, float *xw, float *h,
                           float *cell, float *step) {
   const kernel_call *c = r->c;
@@ -352,11 +388,16 @@ static void run_direction(const rnn_run *r, size_t dir, bool backwards, float *x
       if (p->lstm) cell[b * H + i] = c0 ? ((const float *)c0->data)[at] : 0.0f;
     }
   float *gates = step, *rh = step + round64(B * GH * sizeof(float)) / sizeof(float);
+  if (p->lstm && wb) /* the standard cell adds both biases at once: rh holds their sum */
+    for (size_t i = 0; i < GH; i++) rh[i] = wb[i] + rb[i];
   for (size_t n = 0; n < T; n++) {
     size_t t = backwards ? T - 1 - n : n;
     /* H_{t-1} · Rᵀ: all gates (LSTM) or z and r (GRU). */
     size_t first = p->lstm ? GH : 2 * H;
-    product(r, B, first, H, h, H, p->r_packed[dir], rm, H, 0.0f, gates, GH);
+    if (p->r_packed[dir])
+      recurrent_product(r, n, B, first, H, h, p->r_packed[dir], gates, GH);
+    else
+      product(r, B, first, H, h, H, p->r_packed[dir], rm, H, 0.0f, gates, GH);
     if (!p->lstm && p->linear_before_reset)
       product(r, B, H, H, h, H, p->rh_packed[dir], rm + 2 * H * H, H, 0.0f, gates + 2 * H, GH);
     for (size_t b = 0; b < B; b++) {
@@ -369,7 +410,9 @@ static void run_direction(const rnn_run *r, size_t dir, bool backwards, float *x
         if (!p->lstm) memset(rh + b * H, 0, H * sizeof(float)); /* read by the next product */
         continue;
       }
-      if (p->lstm) {
+      if (p->lstm && p->standard_cell && !pi) {
+        strand__vec_lstm_cell(H, xr, gr, wb ? rh : NULL, cell + b * H, hb);
+      } else if (p->lstm) {
         float *cb = cell + b * H;
         for (size_t i = 0; i < H; i++) {
           float gi = xr[i] + gr[i], go = xr[H + i] + gr[H + i], gf = xr[2 * H + i] + gr[2 * H + i],

@@ -8,6 +8,7 @@
  * large inputs do not overflow.
  */
 #include "kernels/kernels_internal.h"
+#include "kernels/vector_math.h"
 
 #include <math.h>
 
@@ -52,10 +53,40 @@ typedef struct softmax_job {
   bool log;
 } softmax_job;
 
+static void softmax_line_scalar(const softmax_job *j, size_t line);
+
 static void softmax_lines(void *p, size_t begin, size_t end) {
   const softmax_job *j = p;
   const size_t n = j->n, inner = j->inner;
-  for (size_t line = begin; line < end; line++) {
+  if (inner == 1) {
+    /* Contiguous lines: vector_math's exp, sum in float lanes. A line's
+     * result depends on that line alone (not on how many lines run). */
+    for (size_t line = begin; line < end; line++) {
+      const float *x = j->x + line * n;
+      float *y = j->y + line * n;
+      if (n == 0) continue;
+      if (j->log && y == x) { /* y is the exp scratch below: keep x */
+        softmax_line_scalar(j, line);
+        continue;
+      }
+      float max = strand__vec_max(x, n);
+      if (isinf(max) && max < 0) max = 0; /* all -inf: exp gives 0s, not NaN */
+      float sum = strand__vec_exp_shifted(y, x, n, max);
+      if (j->log) {
+        float log_sum = logf(sum);
+        for (size_t i = 0; i < n; i++) y[i] = (x[i] - max) - log_sum;
+      } else {
+        strand__vec_scale(y, n, 1.0f / sum);
+      }
+    }
+    return;
+  }
+  for (size_t line = begin; line < end; line++) softmax_line_scalar(j, line);
+}
+
+static void softmax_line_scalar(const softmax_job *j, size_t line) {
+  const size_t n = j->n, inner = j->inner;
+  {
     size_t outer = line / inner, in = line % inner;
     const float *x = j->x + outer * n * inner + in;
     float *y = j->y + outer * n * inner + in;

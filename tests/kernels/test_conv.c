@@ -8,6 +8,7 @@ typedef struct conv_case {
   int in[3], kernel[3], stride[3], dilation[3], pad_begin[3], pad_end[3];
   const char *auto_pad; /* NULL: explicit pads */
   int bias;
+  int relu; /* a Relu after the Conv (fused into it by the session) */
 } conv_case;
 
 /* Output size and the padding actually applied. */
@@ -67,7 +68,12 @@ static void check_conv(const conv_case *k, kr_random *r) {
     mb_attr_ints(&node, "pads", v, (size_t)sp * 2);
   }
   mb_msg(&g, MB_GRAPH_NODE, &node);
-  mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
+  if (k->relu) {
+    mb_add_node(&g, "relu", "Relu", "y", "z");
+    mb_value_info(&g, MB_GRAPH_OUTPUT, "z", 1, NULL);
+  } else {
+    mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
+  }
   mb m = mb_model(17, &g);
   const char *names[1] = {"x"};
   float *values[1] = {x};
@@ -105,15 +111,15 @@ static void check_conv(const conv_case *k, kr_random *r) {
                     sum += (double)x[xi] * w[wi];
                     mag += fabs((double)x[xi] * w[wi]);
                   }
-            want[at] = sum;
+            want[at] = k->relu && sum < 0 ? 0 : sum;
             scale[at] = mag;
           }
     }
   char what[200];
-  snprintf(what, sizeof what, "conv %dD n%d c%d m%d g%d in %dx%dx%d k %dx%dx%d s %d d %d %s",
+  snprintf(what, sizeof what, "conv %dD n%d c%d m%d g%d in %dx%dx%d k %dx%dx%d s %d d %d %s%s",
            sp, k->n, k->c, k->m, k->group, k->in[0], k->in[1], k->in[2], k->kernel[0],
            k->kernel[1], k->kernel[2], k->stride[0], k->dilation[0],
-           k->auto_pad ? k->auto_pad : "pads");
+           k->auto_pad ? k->auto_pad : "pads", k->relu ? " relu" : "");
   kr_close(y, want, scale, on, what);
   strand_tensor_release(y);
   free(want);
@@ -159,13 +165,82 @@ TEST(conv_large_matches_reference) {
   strand_threads_set_budget(4);
   kr_random r = {777};
   conv_case k = {2, 1, 32, 48, 1, {30, 30, 1}, {3, 3, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 0}, {1, 1, 0},
-                 NULL, 1};
+                 NULL, 1, 1};
   check_conv(&k, &r);
   conv_case pointwise = {2, 2, 64, 40, 1, {12, 12, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0}, {0},
-                         NULL, 1};
+                         NULL, 1, 0};
   check_conv(&pointwise, &r);
   conv_case depthwise = {2, 2, 32, 32, 32, {20, 20, 1}, {3, 3, 1}, {2, 2, 1}, {1, 1, 1}, {1, 1, 0},
-                         {1, 1, 0}, NULL, 1};
+                         {1, 1, 0}, NULL, 1, 1};
   check_conv(&depthwise, &r);
+  strand_threads_set_budget(0);
+}
+
+/* The Winograd F(2×2, 3×3) path (constant 3×3 W, unit strides and
+ * dilations, one group, at least 16 channels in and out, on AVX-512 CPUs;
+ * im2col elsewhere): odd and even output sizes (partial 2×2 tiles), more
+ * than 16 tile columns (two vectors of tiles), channel counts that are not
+ * multiples of 16, asymmetric and wide pads, with and without bias, and
+ * batches. */
+TEST(conv_winograd_shapes_match_reference) {
+  strand_threads_set_budget(4);
+  kr_random r = {4242};
+  static const int sizes[][2] = {{1, 1}, {2, 3}, {5, 7}, {8, 8}, {9, 40}, {14, 14}, {3, 35}};
+  for (int i = 0; i < 7; i++) {
+    conv_case k;
+    memset(&k, 0, sizeof k);
+    k.spatial = 2;
+    k.n = 1 + i % 2;
+    k.group = 1;
+    k.c = 16 + 7 * (i % 3);
+    k.m = 16 + 5 * i;
+    k.bias = i % 3 != 1;
+    k.relu = i % 2;
+    k.in[0] = sizes[i][0];
+    k.in[1] = sizes[i][1];
+    k.in[2] = 1;
+    for (int d = 0; d < 2; d++) {
+      k.kernel[d] = 3;
+      k.stride[d] = 1;
+      k.dilation[d] = 1;
+      k.pad_begin[d] = (i + d) % 3;
+      k.pad_end[d] = (i + 2 * d + 1) % 3;
+      if (k.in[d] + k.pad_begin[d] + k.pad_end[d] < 3) k.pad_end[d] = 3 - k.in[d] - k.pad_begin[d];
+    }
+    k.kernel[2] = 1;
+    check_conv(&k, &r);
+    if (test_failed_now()) break;
+  }
+  strand_threads_set_budget(0);
+}
+
+/* The direct 1×1 path (constant W, unit strides, no padding, one group, on
+ * AVX-512 CPUs; the packed SGEMM elsewhere): output channel counts that
+ * pick each panel height (8, 12, 14) and leave partial panels, position
+ * counts on both sides of the 32-position block, with and without bias,
+ * with a fused Relu, batches. Also the bias-row path of 1×1 Convs with
+ * fewer input than output channels when the direct path is not taken. */
+TEST(conv_pointwise_shapes_match_reference) {
+  strand_threads_set_budget(4);
+  kr_random r = {99};
+  static const int ms[] = {1, 8, 12, 16, 24, 29, 96, 160};
+  static const int hw[][2] = {{1, 1}, {4, 8}, {1, 33}, {7, 7}, {5, 13}, {2, 64}, {3, 31}, {9, 9}};
+  for (int i = 0; i < 8; i++) {
+    conv_case k;
+    memset(&k, 0, sizeof k);
+    k.spatial = 2;
+    k.n = 1 + i % 3;
+    k.group = 1;
+    k.c = 1 + 9 * i;
+    k.m = ms[i];
+    k.bias = i % 4 != 2;
+    k.relu = i % 2;
+    k.in[0] = hw[i][0];
+    k.in[1] = hw[i][1];
+    k.in[2] = 1;
+    for (int d = 0; d < 3; d++) k.kernel[d] = k.stride[d] = k.dilation[d] = 1;
+    check_conv(&k, &r);
+    if (test_failed_now()) break;
+  }
   strand_threads_set_budget(0);
 }

@@ -461,3 +461,72 @@ TEST(gemm_packed_b_shared_by_threads) {
   free(a), free(b), free(c), free(want), free(packed);
   pthread_mutex_destroy(&job.lock);
 }
+
+/* Row i of an m-row product equals row i multiplied alone, bit for bit,
+ * for every kernel, packed or not, whole or split into blocks, with
+ * alpha, beta and a bias + Relu epilogue (dynamic batching stacks rows and
+ * splits the result back, so a caller's answer must not depend on its
+ * company). Sizes cross the register tiles (14 and 6 rows, 32 and 16
+ * columns), the wide tiles (1 and 2 rows over 4 panels) and the k
+ * blocking (k > 288 is cut into steps). */
+static bool rows_match_alone(const strand__gemm_kernel *kern, bool packed, size_t m, size_t n,
+                             size_t k, size_t parts) {
+  float *a = new_matrix(m, k, k), *b = new_matrix(k, n, n), *bias = new_matrix(1, n, n);
+  float *c0 = new_matrix(m, n, n);
+  float *all = malloc(m * n * sizeof(float)), *one = malloc(n * sizeof(float));
+  if (!all || !one) abort();
+  memcpy(all, c0, m * n * sizeof(float));
+  strand__gemm_epilogue ep = {bias, STRAND__GEMM_ACT_RELU, 0, 0};
+  const float alpha = 0.75f, beta = 0.5f;
+  void *pb = NULL;
+  if (packed) {
+    size_t bytes = 0;
+    if (!strand__gemm_pack_b_size(kern, k, n, &bytes)) abort();
+    pb = aligned_alloc(64, bytes);
+    strand__gemm_pack_b(kern, false, k, n, b, n, pb);
+  }
+  void *scratch = malloc(strand__gemm_scratch_size(kern, m, n, k, packed) + 1);
+  for (size_t part = 0; part < parts; part++) {
+    strand__gemm_block block;
+    strand__gemm_partition(kern, m, n, parts, part, &block);
+    if (packed)
+      strand__gemm_packed(false, m, alpha, a, k, pb, beta, all, n, &ep, &block, scratch);
+    else
+      strand__gemm(kern, false, false, m, n, k, alpha, a, k, b, n, beta, all, n, &ep, &block,
+                   scratch);
+  }
+  bool same = true;
+  for (size_t i = 0; i < m && same; i++) {
+    memcpy(one, c0 + i * n, n * sizeof(float));
+    if (packed)
+      strand__gemm_packed(false, 1, alpha, a + i * k, k, pb, beta, one, n, &ep, NULL, scratch);
+    else
+      strand__gemm(kern, false, false, 1, n, k, alpha, a + i * k, k, b, n, beta, one, n, &ep,
+                   NULL, scratch);
+    if (memcmp(one, all + i * n, n * sizeof(float)) != 0) {
+      test_fail(__FILE__, __LINE__, "%s %s m %zu n %zu k %zu parts %zu: row %zu differs from "
+                "the row alone", strand__gemm_kernel_name(kern), packed ? "packed" : "unpacked",
+                m, n, k, parts, i);
+      same = false;
+    }
+  }
+  free(a), free(b), free(bias), free(c0), free(all), free(one), free(scratch), free(pb);
+  return same;
+}
+
+TEST(gemm_rows_match_rows_alone) {
+  load_kernels();
+  static const size_t ms[] = {2, 3, 5, 13, 14, 15, 29, 32};
+  static const size_t ns[] = {1, 10, 17, 32, 33, 100, 129, 257};
+  static const size_t ks[] = {1, 7, 64, 300, 784};
+  for (int level = 0; level < STRAND__CPU_LEVEL_COUNT; level++) {
+    if (!kernels[level]) continue;
+    for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
+      for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+        for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+          for (int packed = 0; packed < 2; packed++)
+            if (!rows_match_alone(kernels[level], packed, ms[mi], ns[ni], ks[ki],
+                                  1 + (mi + ni) % 3))
+              return;
+  }
+}

@@ -5,6 +5,8 @@
  * several threads. */
 #include "kernel_runner.h"
 
+#include <stdbool.h>
+
 static double at(const float *m, int trans, int rows, int cols, int i, int j) {
   (void)rows;
   return trans ? m[(size_t)j * rows + i] : m[(size_t)i * cols + j];
@@ -174,4 +176,84 @@ TEST(matmul_shapes_match_reference) {
     for (int constant = 0; constant < 2; constant++)
       check_matmul(shapes[i].ra, shapes[i].da, shapes[i].rb, shapes[i].db, constant, &r);
   strand_threads_set_budget(0);
+}
+
+/* MatMul with a constant B followed by Add of a constant bias row (and a
+ * Relu): the session folds the Add and the Relu into the product's
+ * epilogue (runtime/fuse_sequence.c). Each form is checked against the
+ * reference and, bit for bit, against the same graph with the bias given
+ * as a graph input (which cannot be fused). form: 0 Add(bias[n], mm) then
+ * Relu; 1 Add(mm, bias[1, 1, n]); 2 mm read twice (Add(bias, mm) + mm: not
+ * fused); 3 bias a full [rows, n] matrix (not a row: not fused). */
+static strand_tensor *run_bias_graph(int form, bool bias_input, const int64_t *da, const float *a,
+                                     const int64_t *db, const float *b, const int64_t *dc,
+                                     size_t crank, const float *c, size_t cn) {
+  mb g = mb_new();
+  char text[64];
+  mb_value_info(&g, MB_GRAPH_INPUT, "a", 1, kr_dims_text(da, 3, text, sizeof text));
+  mb_initializer_float(&g, "b", db, 2, b, (size_t)(db[0] * db[1]));
+  if (bias_input) mb_value_info(&g, MB_GRAPH_INPUT, "c", 1, kr_dims_text(dc, crank, text, sizeof text));
+  else mb_initializer_float(&g, "c", dc, crank, c, cn);
+  mb_add_node(&g, "mm", "MatMul", "a,b", "m");
+  switch (form) {
+  case 0:
+    mb_add_node(&g, "add", "Add", "c,m", "t");
+    mb_add_node(&g, "relu", "Relu", "t", "y");
+    break;
+  case 2:
+    mb_add_node(&g, "add", "Add", "c,m", "t");
+    mb_add_node(&g, "add2", "Add", "t,m", "y");
+    break;
+  default: mb_add_node(&g, "add", "Add", "m,c", "y"); break;
+  }
+  mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
+  mb model = mb_model(17, &g);
+  const char *names[2] = {"a", "c"};
+  float *values[2] = {(float *)a, (float *)c};
+  const int64_t *shapes[2] = {da, dc};
+  size_t ranks[2] = {3, crank};
+  return kr_run(&model, bias_input ? 2 : 1, names, values, shapes, ranks);
+}
+
+TEST(matmul_bias_relu_fusion) {
+  kr_random r = {11};
+  const int64_t da[3] = {2, 5, 33}, db[2] = {33, 40};
+  const size_t rows = 10, n = 40, k = 33;
+  float *a = kr_floats(&r, rows * k), *b = kr_floats(&r, k * n), *c = kr_floats(&r, rows * n);
+  for (int form = 0; form < 4; form++) {
+    int64_t dc[3] = {(int64_t)n};
+    size_t crank = 1, cn = n;
+    if (form == 1) dc[0] = 1, dc[1] = 1, dc[2] = (int64_t)n, crank = 3;
+    if (form == 3) dc[0] = 2, dc[1] = 5, dc[2] = (int64_t)n, crank = 3, cn = rows * n;
+    strand_tensor *fused = run_bias_graph(form, false, da, a, db, b, dc, crank, c, cn);
+    strand_tensor *plain = run_bias_graph(form, true, da, a, db, b, dc, crank, c, cn);
+    double want[400], scale[400];
+    for (size_t i = 0; i < rows; i++)
+      for (size_t j = 0; j < n; j++) {
+        double sum = 0, mag = 0;
+        for (size_t p = 0; p < k; p++) {
+          sum += (double)a[i * k + p] * b[p * n + j];
+          mag += fabs((double)a[i * k + p] * b[p * n + j]);
+        }
+        double bias = form == 3 ? c[i * n + j] : c[j];
+        double v = sum + bias;
+        if (form == 0 && v < 0) v = 0;
+        if (form == 2) v += sum, mag *= 2;
+        want[i * n + j] = v;
+        scale[i * n + j] = mag + fabs(bias);
+      }
+    char what[64];
+    snprintf(what, sizeof what, "matmul + bias form %d", form);
+    kr_close(fused, want, scale, rows * n, what);
+    void *x = NULL, *y = NULL;
+    if (fused && plain) {
+      strand_tensor_data(fused, &x);
+      strand_tensor_data(plain, &y);
+      if (memcmp(x, y, rows * n * sizeof(float)) != 0)
+        test_fail(__FILE__, __LINE__, "%s: fused and unfused graphs differ", what);
+    }
+    strand_tensor_release(fused);
+    strand_tensor_release(plain);
+  }
+  free(a), free(b), free(c);
 }

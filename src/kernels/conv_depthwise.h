@@ -1,0 +1,49 @@
+/*
+ * conv_depthwise.h — one 2-D depthwise plane (one input channel, one output
+ * channel) in portable C and with AVX2 / AVX-512, for Conv's direct
+ * depthwise path (conv.c) and its tests; and MaxPool's plane (pool.c),
+ * which slides the same windows.
+ *
+ * Every variant computes, for each output (oh, ow),
+ *   y = act(bias + sum over kh, then kw, of w[kh][kw] * x[ih][iw])
+ * with ih = oh*sh - pt + kh*dh, iw = ow*sw - pl + kw*dw, taps outside the
+ * input skipped; one float accumulator per output, taps added in that
+ * order, so a plane's result does not depend on which image of a batch it
+ * is or how the channels are split over threads.
+ */
+#ifndef STRAND_KERNELS_CONV_DEPTHWISE_H
+#define STRAND_KERNELS_CONV_DEPTHWISE_H
+
+#include "kernels/gemm.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct conv_dw_plane {
+  const float *x;       /* H × W */
+  const float *w;       /* KH × KW */
+  float *y;             /* OH × OW */
+  int64_t H, W, OH, OW, KH, KW;
+  int64_t sh, sw, dh, dw; /* strides, dilations: >= 1 */
+  int64_t pt, pl;         /* padding before rows, columns: >= 0 */
+  float bias;
+  strand__gemm_activation act;
+  float lo, hi;           /* CLIP bounds */
+} conv_dw_plane;
+
+/* The portable version: any geometry. */
+void conv_depthwise_plane_scalar(const conv_dw_plane *p);
+
+/* The SIMD versions: column strides 1 and 2 only (false, nothing written,
+ * for others); entered only on CPUs strand__cpu() reports capable, and
+ * false when the build lacks the ISA. */
+bool conv_depthwise_plane_avx2(const conv_dw_plane *p);
+bool conv_depthwise_plane_avx512(const conv_dw_plane *p);
+
+/* MaxPool over one plane with AVX-512, pool.c's rule (NaN never wins; a
+ * window with no number gives -FLT_MAX), for column strides 1 and 2 (false,
+ * nothing written, for others): the geometry fields of `p` as for Conv;
+ * w, bias and the activation are not used. */
+bool pool_max_plane_avx512(const conv_dw_plane *p);
+
+#endif /* STRAND_KERNELS_CONV_DEPTHWISE_H */

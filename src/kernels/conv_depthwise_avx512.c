@@ -1,0 +1,245 @@
+/*
+ * conv_depthwise_avx512.c — a depthwise plane with AVX-512: 16 outputs of
+ * a row per vector, up to four vectors in flight; every tap is one masked
+ * load (column stride 1) or two masked loads and an even-lane permute
+ * (stride 2), the mask leaving out columns in the padding, so edges need
+ * no special case. Bias and activation are applied in registers.
+ *
+ * MaxPool's planes (pool.c) run here too, with the same masked loads.
+ *
+ * Built without global -m flags: every function carries a target
+ * attribute and is only entered on CPUs strand__cpu() reports AVX-512.
+ */
+#include "kernels/conv_depthwise.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
+#define INLINE static inline __attribute__((always_inline)) TARGET
+
+enum { LANES = 16, VECTORS = 4 };
+
+/* Lanes j of [0, 16) with lo <= j < hi. */
+static inline __mmask16 lanes_between(int64_t lo, int64_t hi) {
+  if (lo < 0) lo = 0;
+  if (hi > LANES) hi = LANES;
+  if (hi <= lo) return 0;
+  return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+/* x[c + j*stride] for j < 16, 0 where c + j*stride is outside [0, W). */
+INLINE __m512 taps(const float *row, int64_t c, int64_t W, int64_t stride, __m512i evens) {
+  if (stride == 1) return _mm512_maskz_loadu_ps(lanes_between(-c, W - c), row + c);
+  __m512 a = _mm512_maskz_loadu_ps(lanes_between(-c, W - c), row + c);
+  __m512 b = _mm512_maskz_loadu_ps(lanes_between(-c - LANES, W - c - LANES), row + c + LANES);
+  return _mm512_permutex2var_ps(a, evens, b);
+}
+
+/* As taps, with every column known inside. */
+INLINE __m512 taps_inside(const float *row, int64_t c, int64_t stride, __m512i evens) {
+  if (stride == 1) return _mm512_loadu_ps(row + c);
+  return _mm512_permutex2var_ps(_mm512_loadu_ps(row + c), evens, _mm512_loadu_ps(row + c + LANES));
+}
+
+INLINE __m512 activate(__m512 v, strand__gemm_activation act, __m512 lo, __m512 hi) {
+  if (act == STRAND__GEMM_ACT_RELU) return _mm512_max_ps(_mm512_setzero_ps(), v);
+  if (act == STRAND__GEMM_ACT_CLIP) return _mm512_min_ps(hi, _mm512_max_ps(lo, v));
+  return v;
+}
+
+/* Outputs [ow0, ow0 + count*16) of row oh (the last vector masked to OW). */
+INLINE void row_block(const conv_dw_plane *p, const int64_t KH, const int64_t KW, int64_t oh,
+                      int64_t ow0, int count, int64_t stride,
+                      __m512i evens) {
+  __m512 acc[VECTORS];
+  const __m512 bias = _mm512_set1_ps(p->bias);
+  for (int v = 0; v < count; v++) acc[v] = bias;
+  /* Every column any tap reads, stride 2's odd lanes included, is inside. */
+  const int64_t first = ow0 * stride - p->pl, last = first + count * LANES * stride - 1 +
+                                                     (KW - 1) * p->dw;
+  const bool inside = first >= 0 && last < p->W;
+#pragma GCC unroll 3
+  for (int64_t kh = 0; kh < KH; kh++) {
+    int64_t ih = oh * p->sh - p->pt + kh * p->dh;
+    if (ih < 0 || ih >= p->H) continue;
+    const float *row = p->x + ih * p->W;
+#pragma GCC unroll 3
+    for (int64_t kw = 0; kw < KW; kw++) {
+      const __m512 wv = _mm512_set1_ps(p->w[kh * KW + kw]);
+      int64_t c = ow0 * stride - p->pl + kw * p->dw;
+      if (inside)
+        for (int v = 0; v < count; v++)
+          acc[v] = _mm512_fmadd_ps(wv, taps_inside(row, c + v * LANES * stride, stride, evens), acc[v]);
+      else
+        for (int v = 0; v < count; v++)
+          acc[v] = _mm512_fmadd_ps(wv, taps(row, c + v * LANES * stride, p->W, stride, evens), acc[v]);
+    }
+  }
+  const __m512 lo = _mm512_set1_ps(p->lo), hi = _mm512_set1_ps(p->hi);
+  float *out = p->y + oh * p->OW + ow0;
+  for (int v = 0; v < count; v++)
+    _mm512_mask_storeu_ps(out + v * LANES, lanes_between(0, p->OW - ow0 - v * LANES),
+                          activate(acc[v], p->act, lo, hi));
+}
+
+/* Row oh of a 3×3 plane without dilation whose three input rows are all
+ * inside, 16 outputs at a time: per input row three taps into a partial
+ * sum of its own (three independent FMA chains), added as
+ * (bias + row 0) + row 1 + row 2. Columns in the padding are masked. */
+INLINE void row_3x3(const conv_dw_plane *p, int64_t oh, int64_t stride, const __m512 w[9],
+                    __m512i evens, __m512i odds) {
+  const int64_t W = p->W, OW = p->OW;
+  const float *r[3];
+  r[0] = p->x + (oh * p->sh - p->pt) * W;
+  r[1] = r[0] + W;
+  r[2] = r[1] + W;
+  const __m512 bias = _mm512_set1_ps(p->bias), lo = _mm512_set1_ps(p->lo), hi = _mm512_set1_ps(p->hi);
+  float *out = p->y + oh * OW;
+  for (int64_t ow0 = 0; ow0 < OW; ow0 += LANES) {
+    const int64_t c = ow0 * stride - p->pl;
+    __m512 part[3];
+    if (stride == 1) {
+      const __mmask16 m0 = lanes_between(-c, W - c), m1 = lanes_between(-c - 1, W - c - 1),
+                      m2 = lanes_between(-c - 2, W - c - 2);
+#pragma GCC unroll 3
+      for (int k = 0; k < 3; k++) {
+        __m512 t = _mm512_mul_ps(w[3 * k], _mm512_maskz_loadu_ps(m0, r[k] + c));
+        t = _mm512_fmadd_ps(w[3 * k + 1], _mm512_maskz_loadu_ps(m1, r[k] + c + 1), t);
+        part[k] = _mm512_fmadd_ps(w[3 * k + 2], _mm512_maskz_loadu_ps(m2, r[k] + c + 2), t);
+      }
+    } else {
+      /* Columns c + 2j + kw: kw 0 and 1 are the even and odd lanes of the
+       * 32 columns from c, kw 2 the even lanes of the 32 from c + 2. */
+      const __mmask16 a0 = lanes_between(-c, W - c), b0 = lanes_between(-c - LANES, W - c - LANES),
+                      a2 = lanes_between(-c - 2, W - c - 2),
+                      b2 = lanes_between(-c - 2 - LANES, W - c - 2 - LANES);
+#pragma GCC unroll 3
+      for (int k = 0; k < 3; k++) {
+        const __m512 x0 = _mm512_maskz_loadu_ps(a0, r[k] + c),
+                     x1 = _mm512_maskz_loadu_ps(b0, r[k] + c + LANES),
+                     x2 = _mm512_maskz_loadu_ps(a2, r[k] + c + 2),
+                     x3 = _mm512_maskz_loadu_ps(b2, r[k] + c + 2 + LANES);
+        __m512 t = _mm512_mul_ps(w[3 * k], _mm512_permutex2var_ps(x0, evens, x1));
+        t = _mm512_fmadd_ps(w[3 * k + 1], _mm512_permutex2var_ps(x0, odds, x1), t);
+        part[k] = _mm512_fmadd_ps(w[3 * k + 2], _mm512_permutex2var_ps(x2, evens, x3), t);
+      }
+    }
+    __m512 v = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(bias, part[0]), part[1]), part[2]);
+    _mm512_mask_storeu_ps(out + ow0, lanes_between(0, OW - ow0), activate(v, p->act, lo, hi));
+  }
+}
+
+/* A 3×3 plane without dilation: row_3x3 where the rows are inside, the
+ * general rows elsewhere (the padding at the top and bottom). */
+INLINE void plane_3x3(const conv_dw_plane *p, int64_t stride) {
+  const __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odds = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  __m512 w[9];
+  for (int k = 0; k < 9; k++) w[k] = _mm512_set1_ps(p->w[k]);
+  for (int64_t oh = 0; oh < p->OH; oh++) {
+    int64_t ih = oh * p->sh - p->pt;
+    if (ih >= 0 && ih + 2 < p->H) {
+      row_3x3(p, oh, stride, w, evens, odds);
+      continue;
+    }
+    for (int64_t ow0 = 0; ow0 < p->OW; ow0 += LANES) row_block(p, 3, 3, oh, ow0, 1, stride, evens);
+  }
+}
+
+/* KH, KW: p's, as constants where the caller can make them so. */
+INLINE void plane(const conv_dw_plane *p, const int64_t KH, const int64_t KW, int64_t stride) {
+  const __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  for (int64_t oh = 0; oh < p->OH; oh++) {
+    int64_t ow0 = 0;
+    for (; ow0 + VECTORS * LANES <= p->OW; ow0 += VECTORS * LANES)
+      row_block(p, KH, KW, oh, ow0, VECTORS, stride, evens);
+    /* The rest: 1 to VECTORS vectors, the last one partial. */
+    switch ((p->OW - ow0 + LANES - 1) / LANES) {
+    case 4: row_block(p, KH, KW, oh, ow0, 4, stride, evens); break;
+    case 3: row_block(p, KH, KW, oh, ow0, 3, stride, evens); break;
+    case 2: row_block(p, KH, KW, oh, ow0, 2, stride, evens); break;
+    case 1: row_block(p, KH, KW, oh, ow0, 1, stride, evens); break;
+    default: break;
+    }
+  }
+}
+
+/* MaxPool over a plane (pool.c's rule: NaN never wins; a window without
+ * a number gives -FLT_MAX), 16 outputs at a time, taps in the order the
+ * portable loop takes them, kept with an ordered >= as it does. */
+INLINE void max_plane(const conv_dw_plane *p, int64_t stride) {
+  const __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512 none = _mm512_set1_ps(-3.402823466e+38f);
+  for (int64_t oh = 0; oh < p->OH; oh++) {
+    float *out = p->y + oh * p->OW;
+    for (int64_t ow0 = 0; ow0 < p->OW; ow0 += LANES) {
+      __m512 best = _mm512_set1_ps(-__builtin_inff());
+      __mmask16 found = 0;
+      for (int64_t kh = 0; kh < p->KH; kh++) {
+        int64_t ih = oh * p->sh - p->pt + kh * p->dh;
+        if (ih < 0 || ih >= p->H) continue;
+        const float *row = p->x + ih * p->W;
+        for (int64_t kw = 0; kw < p->KW; kw++) {
+          int64_t c = ow0 * stride - p->pl + kw * p->dw;
+          /* Lanes whose column is inside: the taps the window has. */
+          __mmask16 inside;
+          __m512 v;
+          if (stride == 1) {
+            inside = lanes_between(-c, p->W - c);
+            v = _mm512_maskz_loadu_ps(inside, row + c);
+          } else {
+            __mmask16 a = lanes_between(-c, p->W - c), b = lanes_between(-c - LANES, p->W - c - LANES);
+            v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(a, row + c), evens,
+                                       _mm512_maskz_loadu_ps(b, row + c + LANES));
+            /* Lane j reads column c + 2j: inside when 0 <= c + 2j < W. */
+            int64_t lo = c >= 0 ? 0 : (-c + 1) / 2, hi = p->W - c <= 0 ? 0 : (p->W - c + 1) / 2;
+            inside = lanes_between(lo, hi);
+          }
+          __mmask16 take = _mm512_mask_cmp_ps_mask(inside, v, best, _CMP_GE_OQ);
+          best = _mm512_mask_mov_ps(best, take, v);
+          found |= take;
+        }
+      }
+      _mm512_mask_storeu_ps(out + ow0, lanes_between(0, p->OW - ow0),
+                            _mm512_mask_mov_ps(none, found, best));
+    }
+  }
+}
+
+TARGET static void max_plane_s1(const conv_dw_plane *p) { max_plane(p, 1); }
+TARGET static void max_plane_s2(const conv_dw_plane *p) { max_plane(p, 2); }
+
+bool pool_max_plane_avx512(const conv_dw_plane *p) {
+  if (p->sw == 1) max_plane_s1(p);
+  else if (p->sw == 2) max_plane_s2(p);
+  else return false;
+  return true;
+}
+
+TARGET static void plane_3x3_s1(const conv_dw_plane *p) { plane_3x3(p, 1); }
+TARGET static void plane_3x3_s2(const conv_dw_plane *p) { plane_3x3(p, 2); }
+TARGET static void plane_s1(const conv_dw_plane *p) { plane(p, p->KH, p->KW, 1); }
+TARGET static void plane_s2(const conv_dw_plane *p) { plane(p, p->KH, p->KW, 2); }
+
+bool conv_depthwise_plane_avx512(const conv_dw_plane *p) {
+  bool three = p->KH == 3 && p->KW == 3 && p->dh == 1 && p->dw == 1;
+  if (p->sw == 1) three ? plane_3x3_s1(p) : plane_s1(p);
+  else if (p->sw == 2) three ? plane_3x3_s2(p) : plane_s2(p);
+  else return false;
+  return true;
+}
+
+#else
+
+bool conv_depthwise_plane_avx512(const conv_dw_plane *p) {
+  (void)p;
+  return false;
+}
+
+bool pool_max_plane_avx512(const conv_dw_plane *p) {
+  (void)p;
+  return false;
+}
+
+#endif
