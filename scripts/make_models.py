@@ -2,7 +2,7 @@
 """Exports the models strand is tested and measured on, with PyTorch.
 
     VENV=$(scripts/venv.sh --torch)
-    $VENV/bin/python scripts/make_models.py OUTDIR       the four benchmark models
+    $VENV/bin/python scripts/make_models.py OUTDIR       the six benchmark models
     $VENV/bin/python scripts/make_models.py --tiny       the two tiny models into models/
     $VENV/bin/python scripts/make_models.py --tiny DIR   ... into DIR
     ... --only resnet18,mlp                              a subset (names below)
@@ -13,10 +13,15 @@ float32 input "input" and one output "output" whose first axis is the dynamic
 "batch". Exports are deterministic for a given torch version.
 
   mlp                  784-512-256-10, ReLU                       (~2 MB)
+  mlp512               784-512-512-10, ReLU: issue 6's benchmark MLP (~2.7 MB)
   resnet18             ResNet-18, 3x224x224 -> 1000               (~45 MB)
   mobilenetv2          MobileNetV2 (width 1.0), 3x224x224 -> 1000 (~14 MB)
   transformer_encoder  4 post-norm encoder layers, d_model 256, 4 heads,
                        feed-forward 1024, input [batch, 128, 256] (~13 MB)
+  lstm                 2-layer LSTM, hidden 256, input [batch, 64, 256]
+                       (64 steps of 256 features); output: the top
+                       layer's hidden state at every step [batch, 64, 256]
+                       (~4 MB)
   mlp_tiny             16-32-32-4, ReLU                           (--tiny)
   cnn_tiny             two Conv+ReLU+MaxPool, then Gemm, 1x28x28 -> 10 (--tiny)
 
@@ -174,6 +179,19 @@ class TransformerEncoder(nn.Module):
         return self.encoder(x)
 
 
+class Lstm(nn.Module):
+    """A stacked LSTM over a sequence, batch first; the initial states are
+    zeros (the exported LSTM nodes get no initial_h / initial_c)."""
+
+    def __init__(self, input_size=256, hidden=256, layers=2):
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden, layers, batch_first=True)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        return out
+
+
 class CnnTiny(nn.Module):
     def __init__(self):
         super().__init__()
@@ -204,6 +222,8 @@ MODELS = {
     "resnet18": (ResNet18, (3, 224, 224), False),
     "mobilenetv2": (MobileNetV2, (3, 224, 224), False),
     "transformer_encoder": (TransformerEncoder, (128, 256), False),
+    "mlp512": (lambda: mlp([784, 512, 512, 10]), (784,), False),
+    "lstm": (Lstm, (64, 256), False),
     "mlp_tiny": (lambda: mlp([16, 32, 32, 4]), (16,), True),
     "cnn_tiny": (CnnTiny, (1, 28, 28), True),
 }

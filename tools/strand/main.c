@@ -18,6 +18,7 @@ static const command commands[] = {
     {"run", strand_cmd_run, "run a model once on inputs from files or random values"},
     {"check", strand_cmd_check, "run ONNX test-data directories and compare outputs"},
     {"stress", strand_cmd_stress, "run a model from many threads, checking every output bit for bit"},
+    {"bench", strand_cmd_bench, "measure a model's throughput, latency and memory on one session"},
 };
 
 static void usage(FILE *out) {

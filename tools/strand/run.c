@@ -3,10 +3,11 @@
  * [--output-dir DIR]`: runs a model once, through the public API only.
  *
  * Inputs come from .npy or .pb (ONNX TensorProto) files; with --random the
- * inputs not given are filled from a seeded generator (symbolic or unknown
- * dimensions taken as 1). Every output is summarized on stdout (name,
- * dtype, shape, the first values) and, with --output-dir, written to
- * DIR/<name>.npy, the name made safe for the file system.
+ * inputs not given are filled from the seeded generator that bench and
+ * stress use too (inputs.h; symbolic or unknown dimensions taken as 1).
+ * Every output is summarized on stdout (name, dtype, shape, the first
+ * values) and, with --output-dir, written to DIR/<name>.npy, the name made
+ * safe for the file system.
  *
  * Exit status: 0 when the run succeeds, 1 when loading, reading or running
  * fails (one line on stderr naming what failed), 2 for a usage error.
@@ -20,6 +21,7 @@
 #include <time.h>
 
 #include "commands.h"
+#include "inputs.h"
 #include "strand.h"
 
 #define MAX_GIVEN 256
@@ -43,59 +45,14 @@ typedef struct given {
   const char *path;
 } given;
 
-static int ends_with(const char *s, const char *suffix) {
-  size_t n = strlen(s), m = strlen(suffix);
-  return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-static strand_status read_tensor(const char *path, strand_tensor **out) {
-  if (ends_with(path, ".pb")) return strand_tensor_read_pb(path, out, NULL, 0);
-  return strand_tensor_read_npy(path, out);
-}
-
-/* xorshift64*: the same values on every platform for a seed. */
-static uint64_t next_random(uint64_t *state) {
-  uint64_t x = *state;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  *state = x;
-  return x * 0x2545f4914f6cdd1dull;
-}
-
+/* A tensor for input `v` filled from the generator whose state is *state. */
 static strand_status random_tensor(const strand_value_info *v, uint64_t *state,
                                    strand_tensor **out) {
   int64_t dims[STRAND_MAX_RANK];
   size_t rank = v->rank_known ? v->rank : 0;
   for (size_t i = 0; i < rank; i++) dims[i] = v->dims[i] >= 0 ? v->dims[i] : 1;
   strand_dtype dtype = v->dtype == STRAND_DTYPE_UNDEFINED ? STRAND_DTYPE_FLOAT32 : v->dtype;
-  strand_tensor *t;
-  strand_status st = strand_tensor_create(dtype, dims, rank, &t);
-  if (st) return st;
-  size_t n = 0;
-  void *data = NULL;
-  strand_tensor_element_count(t, &n);
-  strand_tensor_data(t, &data);
-  for (size_t i = 0; i < n && data; i++) {
-    uint64_t r = next_random(state);
-    double u = (double)(r >> 11) / 9007199254740992.0; /* [0, 1) */
-    switch (dtype) {
-    case STRAND_DTYPE_FLOAT32: ((float *)data)[i] = (float)(2 * u - 1); break;
-    case STRAND_DTYPE_FLOAT64: ((double *)data)[i] = 2 * u - 1; break;
-    case STRAND_DTYPE_INT64: ((int64_t *)data)[i] = (int64_t)(r % 10); break;
-    case STRAND_DTYPE_INT32: ((int32_t *)data)[i] = (int32_t)(r % 10); break;
-    case STRAND_DTYPE_INT16: ((int16_t *)data)[i] = (int16_t)(r % 10); break;
-    case STRAND_DTYPE_INT8: ((int8_t *)data)[i] = (int8_t)(r % 10); break;
-    case STRAND_DTYPE_UINT8: case STRAND_DTYPE_UINT16: case STRAND_DTYPE_UINT32:
-    case STRAND_DTYPE_UINT64: case STRAND_DTYPE_BOOL:
-      /* the low byte is enough for a try: 0..9 (0 or 1 for bool) */
-      ((uint8_t *)data)[i * strand_dtype_size(dtype)] = (uint8_t)(dtype == STRAND_DTYPE_BOOL ? r & 1 : r % 10);
-      break;
-    default: break; /* float16, bfloat16: zeros */
-    }
-  }
-  *out = t;
-  return STRAND_OK;
+  return inputs_random_tensor(dtype, dims, rank, state, out);
 }
 
 /* The output's file name: characters other than letters, digits, '-', '_'
@@ -313,9 +270,10 @@ int strand_cmd_run(int argc, char **argv) {
     }
     strand_tensor_release(r.inputs[index]);
     r.inputs[index] = NULL;
-    if (read_tensor(givens[g].path, &r.inputs[index])) return fail(&r, "reading", givens[g].path);
+    if (inputs_read_file(givens[g].path, &r.inputs[index]))
+      return fail(&r, "reading", givens[g].path);
   }
-  uint64_t state = seed * 0x9e3779b97f4a7c15ull + 0x2545f4914f6cdd1dull;
+  uint64_t state = inputs_mix(seed);
   for (size_t i = 0; i < r.n_inputs; i++) {
     strand_value_info v;
     strand_model_input(r.model, i, &v);

@@ -1,16 +1,24 @@
 /*
  * stress.c — `strand stress MODEL [--threads N] [--count N] [--batch B]
- * [--seed S] [--migrate] [--release-elsewhere] [--dispatcher] [--intra-op T]
- * [--quiet]`: many threads run one shared session and every output is
- * compared bit for bit with a single-threaded reference.
+ * [--seed S] [--migrate] [--release-elsewhere] [--dispatcher]
+ * [--bind-dispatcher] [--batching MAX:DELAY_US] [--timeout-us T]
+ * [--intra-op T] [--quiet]`: many threads run one shared session and every
+ * output is compared bit for bit with a single-threaded reference.
  *
- * Inputs come from a fixed pool of POOL_SIZE input sets, filled from a
- * seeded generator (symbolic batch dimensions bound to --batch, other
- * unknown dimensions taken as 1). The reference output of each set is
- * computed first, on this thread, with the same session. Request i always
- * uses the same set, chosen from the seed and i. Each request wraps the
- * pool's data in fresh input tensors (no copy) and gets fresh output
- * tensors, so that every request makes and releases strand objects.
+ * With --batching or --bind-dispatcher the references come from a plain
+ * session (unbatched, unbound, on this thread) and the threads run a second
+ * session made with those options. With --timeout-us every run has that
+ * timeout: runs stopped by it count as "stopped", not as errors (their
+ * outputs must be untouched), and the others are compared as usual.
+ *
+ * Inputs come from a fixed pool of POOL_SIZE input sets, filled from the
+ * seeded generator of inputs.h (symbolic batch dimensions bound to
+ * --batch, other unknown dimensions taken as 1). The reference output of
+ * each set is computed first, on this thread, with the same session.
+ * Request i always uses the same set, chosen from the seed and i. Each
+ * request wraps the pool's data in fresh input tensors (no copy) and gets
+ * fresh output tensors, so that every request makes and releases strand
+ * objects.
  *
  * Nothing is allocated per request by this program: counters are 64-bit
  * atomics, latencies go into a fixed log-linear histogram per worker slot,
@@ -21,7 +29,6 @@
  * usage error.
  */
 #include <errno.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -32,20 +39,22 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "flags.h"
+#include "inputs.h"
+#include "latency.h"
 #include "strand.h"
 
 #define POOL_SIZE 64
-#define MAX_IO 64            /* inputs or outputs a model may have here */
+#define MAX_IO INPUTS_MAX    /* inputs or outputs a model may have here */
 #define MAX_THREADS 4096
 #define CLEANER_CAPACITY 4096 /* tensors waiting for the cleaner */
-#define HIST_SUB 8            /* sub-buckets per power of two: ~12% resolution */
-#define HIST_BUCKETS (64 * HIST_SUB)
 
 static void usage(FILE *out) {
   fprintf(out,
           "usage: strand stress MODEL [--threads N] [--count N] [--batch B] [--seed S]\n"
           "                     [--migrate] [--release-elsewhere] [--dispatcher]\n"
-          "                     [--intra-op T] [--quiet]\n\n"
+          "                     [--bind-dispatcher] [--batching MAX:DELAY_US]\n"
+          "                     [--timeout-us T] [--intra-op T] [--quiet]\n\n"
           "Runs MODEL from many threads on one shared session and compares every\n"
           "output bit for bit with a single-threaded reference.\n\n"
           "  --threads N          caller threads (default 8)\n"
@@ -55,64 +64,13 @@ static void usage(FILE *out) {
           "  --migrate            run each request on a fresh thread (N at a time)\n"
           "  --release-elsewhere  release tensors on a separate cleaner thread\n"
           "  --dispatcher         make every run through one strand_dispatcher\n"
+          "  --bind-dispatcher    bind the session to a dispatcher (session option)\n"
+          "  --batching MAX:DELAY_US  dynamic batching: at most MAX rows a stacked run,\n"
+          "                       the first run of a batch waiting at most DELAY_US\n"
+          "  --timeout-us T       give every run a timeout of T microseconds\n"
           "  --intra-op T         threads one run may use (default: the CPU budget)\n"
           "  --quiet              no progress lines\n\n"
           "Exit status: non-zero on any error, mismatch or leaked object.\n");
-}
-
-/* ------------------------------------------------------------------------ */
-/* Latency histogram                                                         */
-/* ------------------------------------------------------------------------ */
-
-/* Nanoseconds, log-linear: values below HIST_SUB exactly, then HIST_SUB
- * buckets per power of two. Fixed size: recording never allocates. */
-typedef struct histogram {
-  uint64_t counts[HIST_BUCKETS];
-  uint64_t total;
-  uint64_t max;
-} histogram;
-
-static int highest_bit(uint64_t v) { return 63 - __builtin_clzll(v); }
-
-static size_t bucket_of(uint64_t v) {
-  if (v < HIST_SUB) return (size_t)v;
-  int e = highest_bit(v); /* >= 3 */
-  uint64_t sub = (v >> (e - 3)) & (HIST_SUB - 1);
-  return (size_t)(e - 2) * HIST_SUB + (size_t)sub;
-}
-
-/* The middle of bucket `b`, in nanoseconds. */
-static double bucket_middle(size_t b) {
-  if (b < HIST_SUB) return (double)b;
-  int e = (int)(b / HIST_SUB) + 2;
-  double low = ldexp((double)(HIST_SUB + b % HIST_SUB), e - 3);
-  return low + ldexp(1.0, e - 3) / 2;
-}
-
-static void histogram_add(histogram *h, uint64_t ns) {
-  h->counts[bucket_of(ns)]++;
-  h->total++;
-  if (ns > h->max) h->max = ns;
-}
-
-static void histogram_merge(histogram *into, const histogram *from) {
-  for (size_t b = 0; b < HIST_BUCKETS; b++) into->counts[b] += from->counts[b];
-  into->total += from->total;
-  if (from->max > into->max) into->max = from->max;
-}
-
-static double histogram_percentile_us(const histogram *h, double p) {
-  if (h->total == 0) return 0;
-  uint64_t rank = (uint64_t)ceil(p * (double)h->total), seen = 0;
-  if (rank == 0) rank = 1;
-  for (size_t b = 0; b < HIST_BUCKETS; b++) {
-    seen += h->counts[b];
-    if (seen >= rank) {
-      double v = bucket_middle(b);
-      return (v > (double)h->max ? (double)h->max : v) / 1e3;
-    }
-  }
-  return (double)h->max / 1e3;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -173,13 +131,12 @@ typedef struct input_set {
 
 typedef struct stress {
   strand_session *session;
-  strand_dispatcher *dispatcher; /* NULL without --dispatcher */
+  strand_dispatcher *dispatcher; /* NULL without --dispatcher or --bind-dispatcher */
+  int funnel;                    /* --dispatcher: runs go through strand_dispatcher_run */
+  uint64_t timeout_us;           /* --timeout-us; 0 during the reference runs */
   cleaner *cleaner;              /* NULL without --release-elsewhere */
-  size_t n_inputs, n_outputs;
-  const char *input_names[MAX_IO];
-  strand_dtype input_dtypes[MAX_IO];
-  int64_t input_dims[MAX_IO][STRAND_MAX_RANK];
-  size_t input_ranks[MAX_IO];
+  model_inputs inputs;           /* the shapes only: the tensors are the pool's */
+  size_t n_outputs;
   input_set pool[POOL_SIZE];
   uint64_t seed, count;
 
@@ -187,6 +144,7 @@ typedef struct stress {
   _Atomic uint64_t done;       /* requests finished, matched or not */
   _Atomic uint64_t errors;
   _Atomic uint64_t mismatches;
+  _Atomic uint64_t stopped;    /* --timeout-us: runs stopped by their deadline */
   _Atomic int workers_left;
   pthread_mutex_t first_lock;  /* guards the two texts below */
   char first_error[512];
@@ -199,7 +157,7 @@ typedef struct stress {
 typedef struct slot {
   stress *s;
   uint64_t request; /* --migrate: the request the fresh thread runs */
-  histogram latency;
+  latency_histogram latency;
   pthread_t thread;
 } slot;
 
@@ -210,19 +168,6 @@ typedef struct run_closure {
   strand_tensor **outputs;
 } run_closure;
 
-static uint64_t mix(uint64_t x) { /* splitmix64's finalizer */
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Keeps the first text of its kind: "request N: TEXT". */
 static void note_first(stress *s, char *into, uint64_t request, const char *text) {
   pthread_mutex_lock(&s->first_lock);
@@ -232,7 +177,12 @@ static void note_first(stress *s, char *into, uint64_t request, const char *text
 
 static strand_status run_session(stress *s, const strand_tensor *const *inputs,
                                  strand_tensor **outputs) {
-  return strand_session_run(s->session, s->input_names, inputs, s->n_inputs, NULL, outputs,
+  if (s->timeout_us) {
+    strand_run_options o = {sizeof o, 0, s->timeout_us, NULL};
+    return strand_session_run_with_options(s->session, &o, s->inputs.names, inputs,
+                                           s->inputs.count, NULL, outputs, s->n_outputs);
+  }
+  return strand_session_run(s->session, s->inputs.names, inputs, s->inputs.count, NULL, outputs,
                             s->n_outputs);
 }
 
@@ -266,30 +216,38 @@ static void release_tensor(stress *s, strand_tensor *t) {
 }
 
 /* Runs request `request` and records its latency in `h`. */
-static void run_request(stress *s, uint64_t request, histogram *h) {
-  const input_set *set = &s->pool[mix(s->seed ^ mix(request)) % POOL_SIZE];
+static void run_request(stress *s, uint64_t request, latency_histogram *h) {
+  const input_set *set = &s->pool[inputs_mix(s->seed ^ inputs_mix(request)) % POOL_SIZE];
   strand_tensor *inputs[MAX_IO] = {0};
   strand_tensor *outputs[MAX_IO] = {0};
   strand_status st = STRAND_OK;
-  for (size_t i = 0; i < s->n_inputs && !st; i++) {
+  for (size_t i = 0; i < s->inputs.count && !st; i++) {
     void *data;
     size_t bytes;
     strand_tensor_data(set->tensors[i], &data);
     strand_tensor_byte_size(set->tensors[i], &bytes);
-    st = strand_tensor_wrap(s->input_dtypes[i], s->input_dims[i], s->input_ranks[i], data, bytes,
-                            NULL, NULL, &inputs[i]);
+    st = strand_tensor_wrap(s->inputs.dtypes[i], s->inputs.dims[i], s->inputs.ranks[i], data,
+                            bytes, NULL, NULL, &inputs[i]);
   }
   if (!st) {
-    uint64_t start = now_ns();
-    if (s->dispatcher) {
+    uint64_t start = latency_now_ns();
+    if (s->funnel) {
       run_closure c = {s, (const strand_tensor *const *)inputs, outputs};
       st = strand_dispatcher_run(s->dispatcher, run_on_dispatcher, &c);
     } else {
       st = run_session(s, (const strand_tensor *const *)inputs, outputs);
     }
-    histogram_add(h, now_ns() - start);
+    latency_add(h, latency_now_ns() - start);
   }
-  if (st) {
+  if (st == STRAND_E_DEADLINE && s->timeout_us) {
+    atomic_fetch_add_explicit(&s->stopped, 1, memory_order_relaxed);
+    for (size_t k = 0; k < s->n_outputs; k++)
+      if (outputs[k]) { /* a stopped run must change no output */
+        atomic_fetch_add_explicit(&s->errors, 1, memory_order_relaxed);
+        note_first(s, s->first_error, request, "a run stopped by its deadline gave outputs");
+        break;
+      }
+  } else if (st) {
     atomic_fetch_add_explicit(&s->errors, 1, memory_order_relaxed);
     char text[400];
     snprintf(text, sizeof text, "%s: %s", strand_status_name(st), strand_errmsg());
@@ -305,7 +263,7 @@ static void run_request(stress *s, uint64_t request, histogram *h) {
       }
     }
   }
-  for (size_t i = 0; i < s->n_inputs; i++) release_tensor(s, inputs[i]);
+  for (size_t i = 0; i < s->inputs.count; i++) release_tensor(s, inputs[i]);
   for (size_t k = 0; k < s->n_outputs; k++) release_tensor(s, outputs[k]);
   atomic_fetch_add_explicit(&s->done, 1, memory_order_relaxed);
 }
@@ -357,48 +315,9 @@ static void *driver_main(void *arg) {
 /* Setup                                                                     */
 /* ------------------------------------------------------------------------ */
 
-static int is_batch_dim(const strand_value_info *v, size_t d) {
-  if (v->dims[d] >= 0) return 0;
-  const char *name = v->dim_names ? v->dim_names[d] : NULL;
-  if (name && (strstr(name, "batch") || strstr(name, "Batch") || strcmp(name, "N") == 0))
-    return 1;
-  return d == 0; /* an unnamed or other leading unknown dimension */
-}
-
-/* Fills tensor data from `state`, as `strand run --random` does. */
-static void fill_random(strand_tensor *t, strand_dtype dtype, uint64_t *state) {
-  size_t n = 0;
-  void *data = NULL;
-  strand_tensor_element_count(t, &n);
-  strand_tensor_data(t, &data);
-  for (size_t i = 0; i < n && data; i++) {
-    uint64_t r = *state = mix(*state);
-    double u = (double)(r >> 11) / 9007199254740992.0; /* [0, 1) */
-    size_t size = strand_dtype_size(dtype);
-    switch (dtype) {
-    case STRAND_DTYPE_FLOAT32: ((float *)data)[i] = (float)(2 * u - 1); break;
-    case STRAND_DTYPE_FLOAT64: ((double *)data)[i] = 2 * u - 1; break;
-    case STRAND_DTYPE_INT64: ((int64_t *)data)[i] = (int64_t)(r % 10); break;
-    case STRAND_DTYPE_INT32: ((int32_t *)data)[i] = (int32_t)(r % 10); break;
-    case STRAND_DTYPE_BOOL: ((uint8_t *)data)[i] = (uint8_t)(r & 1); break;
-    case STRAND_DTYPE_FLOAT16: case STRAND_DTYPE_BFLOAT16: break; /* zeros */
-    default: ((uint8_t *)data)[i * size] = (uint8_t)(r % 10); break;
-    }
-  }
-}
-
 static int parse_count(const char *flag, const char *text, uint64_t min, uint64_t max,
                        uint64_t *out) {
-  char *end;
-  errno = 0;
-  unsigned long long v = strtoull(text, &end, 10);
-  if (errno || end == text || *end || text[0] == '-' || v < min || v > max) {
-    fprintf(stderr, "strand stress: %s wants a number from %llu to %llu, not \"%s\"\n", flag,
-            (unsigned long long)min, (unsigned long long)max, text);
-    return 0;
-  }
-  *out = v;
-  return 1;
+  return flags_parse_count("stress", flag, text, min, max, out);
 }
 
 static void print_progress(const stress *s, double elapsed, int terminal, int last) {
@@ -416,8 +335,9 @@ static void print_bytes(const char *label, uint64_t bytes) {
 
 int strand_cmd_stress(int argc, char **argv) {
   const char *model_path = NULL;
-  uint64_t threads = 8, count = 10000, batch = 1, seed = 0, intra_op = 0;
-  int migrate = 0, elsewhere = 0, use_dispatcher = 0, quiet = 0;
+  uint64_t threads = 8, count = 10000, batch = 1, seed = 0, intra_op = 0, timeout_us = 0;
+  uint64_t batch_max = 0, batch_delay = 0;
+  int migrate = 0, elsewhere = 0, use_dispatcher = 0, bind_dispatcher = 0, quiet = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     int has_value = i + 1 < argc;
@@ -440,6 +360,23 @@ int strand_cmd_stress(int argc, char **argv) {
       elsewhere = 1;
     } else if (strcmp(a, "--dispatcher") == 0) {
       use_dispatcher = 1;
+    } else if (strcmp(a, "--bind-dispatcher") == 0) {
+      bind_dispatcher = 1;
+    } else if (strcmp(a, "--timeout-us") == 0 && has_value) {
+      if (!parse_count(a, argv[++i], 1, UINT64_MAX / 4000, &timeout_us)) return 2;
+    } else if (strcmp(a, "--batching") == 0 && has_value) {
+      char max_text[32];
+      const char *text = argv[++i], *colon = strchr(text, ':');
+      size_t n = colon ? (size_t)(colon - text) : 0;
+      if (!colon || n == 0 || n >= sizeof max_text) {
+        fprintf(stderr, "strand stress: --batching wants MAX:DELAY_US, got \"%s\"\n", text);
+        return 2;
+      }
+      memcpy(max_text, text, n);
+      max_text[n] = '\0';
+      if (!parse_count(a, max_text, 2, 1u << 20, &batch_max) ||
+          !parse_count(a, colon + 1, 0, 10000000, &batch_delay))
+        return 2;
     } else if (strcmp(a, "--quiet") == 0) {
       quiet = 1;
     } else if (a[0] == '-' || model_path) {
@@ -477,46 +414,47 @@ int strand_cmd_stress(int argc, char **argv) {
   int status = 1, cleaner_started = 0;
   double elapsed = 0;
   strand_model *model = NULL;
-  size_t started = 0;
+  size_t started = 0, n_inputs = 0;
+  char error[600];
 
   strand_session_options options = {.struct_size = sizeof options, .intra_op_threads = (unsigned)intra_op};
   if (strand_model_load(model_path, &model)) {
     fprintf(stderr, "strand stress: loading %s: %s\n", model_path, strand_errmsg());
     goto done;
   }
+  if (use_dispatcher && bind_dispatcher) {
+    fprintf(stderr, "strand stress: --dispatcher and --bind-dispatcher exclude each other\n");
+    goto done;
+  }
   if (strand_session_create(model, &options, &s->session)) {
     fprintf(stderr, "strand stress: preparing %s: %s\n", model_path, strand_errmsg());
     goto done;
   }
-  strand_model_input_count(model, &s->n_inputs);
+  strand_model_input_count(model, &n_inputs);
   strand_model_output_count(model, &s->n_outputs);
-  if (s->n_inputs > MAX_IO || s->n_outputs > MAX_IO) {
+  if (n_inputs > MAX_IO || s->n_outputs > MAX_IO) {
     fprintf(stderr, "strand stress: %s has %zu inputs and %zu outputs; at most %d each\n",
-            model_path, s->n_inputs, s->n_outputs, MAX_IO);
+            model_path, n_inputs, s->n_outputs, MAX_IO);
     goto done;
   }
-  for (size_t i = 0; i < s->n_inputs; i++) {
-    strand_value_info v;
-    strand_model_input(model, i, &v);
-    s->input_names[i] = v.name; /* borrowed from the model, which outlives the runs */
-    s->input_dtypes[i] = v.dtype == STRAND_DTYPE_UNDEFINED ? STRAND_DTYPE_FLOAT32 : v.dtype;
-    s->input_ranks[i] = v.rank_known ? v.rank : 0;
-    for (size_t d = 0; d < s->input_ranks[i]; d++)
-      s->input_dims[i][d] = v.dims[d] >= 0 ? v.dims[d] : is_batch_dim(&v, d) ? (int64_t)batch : 1;
+  /* The names are borrowed from the model, which outlives the runs. */
+  if (inputs_describe(model, batch, &s->inputs, error, sizeof error)) {
+    fprintf(stderr, "strand stress: %s: %s\n", model_path, error);
+    goto done;
   }
 
-  /* The pool and its single-threaded references, on this thread. */
+  /* The pool and its single-threaded references, on this thread. Set p is
+   * made from the generator's state inputs_mix(seed * 0x9e3779b97f4a7c15 + p). */
   for (size_t p = 0; p < POOL_SIZE; p++) {
-    uint64_t state = mix(seed * 0x9e3779b97f4a7c15ull + p);
+    uint64_t state = inputs_mix(seed * 0x9e3779b97f4a7c15ull + p);
     input_set *set = &s->pool[p];
-    for (size_t i = 0; i < s->n_inputs; i++) {
-      if (strand_tensor_create(s->input_dtypes[i], s->input_dims[i], s->input_ranks[i],
-                               &set->tensors[i])) {
-        fprintf(stderr, "strand stress: making input \"%s\": %s\n", s->input_names[i],
+    for (size_t i = 0; i < s->inputs.count; i++) {
+      if (inputs_random_tensor(s->inputs.dtypes[i], s->inputs.dims[i], s->inputs.ranks[i],
+                               &state, &set->tensors[i])) {
+        fprintf(stderr, "strand stress: making input \"%s\": %s\n", s->inputs.names[i],
                 strand_errmsg());
         goto done;
       }
-      fill_random(set->tensors[i], s->input_dtypes[i], &state);
     }
     if (run_session(s, (const strand_tensor *const *)set->tensors, set->reference)) {
       fprintf(stderr, "strand stress: reference run of input set %zu: %s\n", p, strand_errmsg());
@@ -524,10 +462,27 @@ int strand_cmd_stress(int argc, char **argv) {
     }
   }
 
-  if (use_dispatcher && strand_dispatcher_create(NULL, &s->dispatcher)) {
+  if ((use_dispatcher || bind_dispatcher) && strand_dispatcher_create(NULL, &s->dispatcher)) {
     fprintf(stderr, "strand stress: creating the dispatcher: %s\n", strand_errmsg());
     goto done;
   }
+  s->funnel = use_dispatcher;
+  if (batch_max || bind_dispatcher) {
+    /* The references stay the plain session's; the threads get the other. */
+    strand_session *plain = s->session;
+    options.batch_max_rows = (unsigned)batch_max;
+    options.batch_delay_us = (uint32_t)batch_delay;
+    options.dispatcher = bind_dispatcher ? s->dispatcher : NULL;
+    strand_status st = strand_session_create(model, &options, &s->session);
+    strand_session_release(plain);
+    if (st) {
+      s->session = NULL;
+      fprintf(stderr, "strand stress: preparing %s with batching or a dispatcher: %s\n",
+              model_path, strand_errmsg());
+      goto done;
+    }
+  }
+  s->timeout_us = timeout_us;
   if (cl) {
     if (pthread_create(&cl->thread, NULL, cleaner_main, cl)) {
       fprintf(stderr, "strand stress: cannot start the cleaner thread\n");
@@ -537,14 +492,20 @@ int strand_cmd_stress(int argc, char **argv) {
     s->cleaner = cl;
   }
 
-  printf("stress: %s, %llu requests, %llu threads%s, batch %llu, seed %llu%s%s%s\n", model_path,
-         (unsigned long long)count, (unsigned long long)threads,
+  printf("stress: %s, %llu requests, %llu threads%s, batch %llu, seed %llu%s%s%s%s%s\n",
+         model_path, (unsigned long long)count, (unsigned long long)threads,
          migrate ? " (a fresh thread per request)" : "", (unsigned long long)batch,
          (unsigned long long)seed, elsewhere ? ", release elsewhere" : "",
-         use_dispatcher ? ", through a dispatcher" : "", intra_op ? ", intra-op limited" : "");
+         use_dispatcher ? ", through a dispatcher" : "",
+         bind_dispatcher ? ", session bound to a dispatcher" : "",
+         batch_max ? ", dynamic batching" : "", intra_op ? ", intra-op limited" : "");
+  if (batch_max)
+    printf("batching     at most %llu rows, %llu us delay\n", (unsigned long long)batch_max,
+           (unsigned long long)batch_delay);
+  if (timeout_us) printf("timeout      %llu us a run\n", (unsigned long long)timeout_us);
   fflush(stdout);
 
-  uint64_t start = now_ns();
+  uint64_t start = latency_now_ns();
   atomic_store(&s->workers_left, (int)threads);
   for (; started < threads; started++) {
     slots[started].s = s;
@@ -562,14 +523,14 @@ int strand_cmd_stress(int argc, char **argv) {
   while (atomic_load_explicit(&s->workers_left, memory_order_acquire) > 0) {
     struct timespec nap = {0, 50 * 1000 * 1000};
     nanosleep(&nap, NULL);
-    double so_far = (double)(now_ns() - start) / 1e9;
+    double so_far = (double)(latency_now_ns() - start) / 1e9;
     if (!quiet && so_far - last_report >= report_every) {
       print_progress(s, so_far, terminal, 0);
       last_report = so_far;
     }
   }
   for (size_t t = 0; t < started; t++) pthread_join(slots[t].thread, NULL);
-  elapsed = (double)(now_ns() - start) / 1e9;
+  elapsed = (double)(latency_now_ns() - start) / 1e9;
   if (!quiet && terminal && last_report > 0) print_progress(s, elapsed, terminal, 1);
   status = 0;
 
@@ -586,13 +547,16 @@ done:
   strand_memory_stats mem;
   strand_memory_get_stats(&mem);
   if (status == 0) {
-    histogram all;
+    latency_histogram all;
     memset(&all, 0, sizeof all);
-    for (size_t t = 0; t < started; t++) histogram_merge(&all, &slots[t].latency);
+    for (size_t t = 0; t < started; t++) latency_merge(&all, &slots[t].latency);
     if (elapsed <= 0) elapsed = 1e-9;
     printf("requests     %llu done, %llu mismatches, %llu errors\n",
            (unsigned long long)done_count, (unsigned long long)mismatches,
            (unsigned long long)errors);
+    if (timeout_us)
+      printf("stopped      %llu runs by their timeout (outputs untouched)\n",
+             (unsigned long long)atomic_load(&s->stopped));
     if (s->first_error[0]) printf("first error  %s\n", s->first_error);
     if (s->first_mismatch[0]) printf("first mismatch  %s\n", s->first_mismatch);
     printf("time         %.3f s\n", elapsed);
@@ -600,8 +564,8 @@ done:
            (double)done_count / elapsed, (double)done_count * (double)batch / elapsed,
            (unsigned long long)batch);
     printf("latency      p50 %.1f us, p90 %.1f us, p99 %.1f us, max %.1f us (%llu runs)\n",
-           histogram_percentile_us(&all, 0.50), histogram_percentile_us(&all, 0.90),
-           histogram_percentile_us(&all, 0.99), (double)all.max / 1e3,
+           latency_quantile_ns(&all, 0.50) / 1e3, latency_quantile_ns(&all, 0.90) / 1e3,
+           latency_quantile_ns(&all, 0.99) / 1e3, (double)all.max_ns / 1e3,
            (unsigned long long)all.total);
     print_bytes("peak memory  ", mem.total_peak_bytes);
     printf(" (");
@@ -615,6 +579,11 @@ done:
         printf("session      %llu runs, %llu arenas (%llu bytes), %llu plans\n",
                (unsigned long long)ss.runs, (unsigned long long)ss.arenas,
                (unsigned long long)ss.arena_bytes, (unsigned long long)ss.planning_runs);
+      if (strand_session_get_stats(s->session, &ss) == 0 && ss.batches)
+        printf("batches      %llu, mean %.2f runs (%.2f rows), mean wait %.1f us\n",
+               (unsigned long long)ss.batches, (double)ss.batched_runs / (double)ss.batches,
+               (double)ss.batched_rows / (double)ss.batches,
+               (double)ss.batch_wait_ns / 1e3 / (double)ss.batched_runs);
     }
     if (cl) printf("cleaner      %llu tensors released\n", (unsigned long long)cl->released);
     if (s->dispatcher) {
@@ -628,7 +597,7 @@ done:
   }
 
   /* Release everything, then nothing may be left. */
-  strand_dispatcher_release(s->dispatcher);
+  strand_dispatcher_release(s->dispatcher); /* a bound session holds its own reference */
   for (size_t p = 0; p < POOL_SIZE; p++)
     for (size_t i = 0; i < MAX_IO; i++) {
       strand_tensor_release(s->pool[p].tensors[i]);
