@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds strand's JVM binding and runs its JUnit and ScalaTest suites.
 #
-#   bindings/java/build.sh [--bench] [release | debug | asan | BUILD_DIR]
+#   bindings/java/build.sh [--bench | --build-only] [release | debug | asan | BUILD_DIR]
 #
 # 1. Installs what is missing (as root on Debian: a JDK 17 and Maven only when
 #    javac or mvn is absent; cmake, ninja and gcc through scripts/deps.sh).
@@ -19,20 +19,21 @@
 #    uses target/asan/ instead, so that its library never reaches the jar.
 # 4. Prints "java: N passed, N failed, N skipped" from the test reports.
 #
-# --bench skips the tests and instead runs the JNI overhead benchmark: the C
-# API (strand_jni_bench_c) and the Java API (dev.strand.bench.RunOverhead) on
-# models/mlp_tiny.onnx and cnn_tiny.onnx at batch 1, one prediction at a time
-# (input made from host memory, run, everything released), printing the
-# median ns per prediction of each and the difference.
+# --bench skips the tests and instead runs the JNI overhead benchmark
+# (bench/jvm/run.sh overhead: the C API and the Java API on the same loop,
+# interleaved). --build-only builds the library, classes, test classes and
+# jar without running the tests (what bench/jvm/run.sh needs).
+# STRAND_BUILD_DIR puts a preset's build (release, debug, asan: same settings)
+# in that directory instead of build/<preset>.
 # STRAND_JAVA_MVN_ARGS adds Maven arguments.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 bench=0
-if [ "${1:-}" = "--bench" ]; then
-  bench=1
-  shift
-fi
+case ${1:-} in
+  --bench) bench=1; shift ;;
+  --build-only) bench=2; shift ;;
+esac
 
 # ---- 1. tools ------------------------------------------------------------------------
 sh "$root/scripts/deps.sh"
@@ -62,7 +63,11 @@ case $target in
   *) build_type="" ;;
 esac
 if grep -q "STRAND_BUILD_JAVA" CMakeLists.txt; then
-  if [ -n "$build_type" ]; then # a preset
+  if [ -n "$build_type" ] && [ -n "${STRAND_BUILD_DIR:-}" ]; then # a preset's settings elsewhere
+    build_dir=$STRAND_BUILD_DIR
+    cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" -DSTRAND_WERROR=ON \
+      -DSTRAND_SANITIZE="$sanitize" -DSTRAND_BUILD_JAVA=ON >/dev/null
+  elif [ -n "$build_type" ]; then # a preset
     build_dir=build/$target
     cmake --preset "$target" -DSTRAND_BUILD_JAVA=ON >/dev/null
   else
@@ -71,7 +76,7 @@ if grep -q "STRAND_BUILD_JAVA" CMakeLists.txt; then
   fi
 else # the main tree has no STRAND_BUILD_JAVA: bindings/java/CMakeLists.txt on its own
   if [ -n "$build_type" ]; then
-    build_dir=build/java-$target
+    build_dir=${STRAND_BUILD_DIR:-build/java-$target}
     cmake -S bindings/java -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" \
       -DSTRAND_WERROR=ON -DSTRAND_SANITIZE="$sanitize" >/dev/null
   else
@@ -120,28 +125,31 @@ elif grep -q "^STRAND_SANITIZE:STRING=." "$build_dir/CMakeCache.txt" 2>/dev/null
 fi
 
 cd "$here"
-if [ "$bench" = 1 ]; then
-  mvn -q -B -Dstyle.color=never -Dstrand.build.dir="$out" ${STRAND_JAVA_MVN_ARGS:-} test-compile
-  printf "\n"
-  classpath="$out/classes:$out/test-classes"
-  for model in mlp_tiny cnn_tiny; do
-    iterations=200000
-    [ "$model" = cnn_tiny ] && iterations=20000
-    c=$("$bench_c" "$root/models/$model.onnx" "$iterations" 7 | tail -n 1)
-    j=$(java -cp "$classpath" dev.strand.bench.RunOverhead "$root/models/$model.onnx" "$iterations" 7 | tail -n 1)
-    echo "$c"
-    echo "$j"
-    echo "$c $j" | awk -v m="$model" '{
-      for (i = 1; i <= NF; i++) if ($i ~ /^median_ns_per_run=/) { split($i, kv, "="); v[++n] = kv[2] }
-      printf "overhead: model=%s c_median_ns=%s java_median_ns=%s jni_overhead_ns=%.0f (%.1f%%)\n",
-        m, v[1], v[2], v[2] - v[1], 100 * (v[2] - v[1]) / v[1] }'
-  done
+if [ "$bench" != 0 ]; then
+  mvn -q -B -Dstyle.color=never -Dstrand.build.dir="$out" -DskipTests ${STRAND_JAVA_MVN_ARGS:-} package
+  if [ "$bench" = 1 ]; then
+    exec env STRAND_BENCH_C="$bench_c" STRAND_JAVA_OUT="$out" sh "$root/bench/jvm/run.sh" overhead
+  fi
+  echo "java-build: out=$out bench_c=$bench_c"
   exit 0
 fi
 
+# The concurrency scenario (ConcurrencyScenarioTest): the issue's full
+# 1,000,000 predictions against an optimized build (about 75 s on two cores),
+# 60,000 against debug and AddressSanitizer builds (many times slower per
+# prediction). STRAND_STRESS_PREDICTIONS overrides both.
+if grep -q "^STRAND_SANITIZE:STRING=." "$build_dir/CMakeCache.txt" 2>/dev/null ||
+   grep -q "^CMAKE_BUILD_TYPE:STRING=Debug" "$build_dir/CMakeCache.txt" 2>/dev/null; then
+  predictions=${STRAND_STRESS_PREDICTIONS:-60000}
+else
+  predictions=${STRAND_STRESS_PREDICTIONS:-1000000}
+fi
+echo "== java: concurrency scenario at $predictions predictions"
+
 status=0
 rm -rf "$out/surefire-reports" "$out/scalatest-reports"
-mvn -q -B -Dstyle.color=never -Dstrand.build.dir="$out" ${STRAND_JAVA_MVN_ARGS:-} package || status=$?
+mvn -q -B -Dstyle.color=never -Dstrand.build.dir="$out" -Dstrand.stress.predictions="$predictions" \
+  ${STRAND_JAVA_MVN_ARGS:-} package || status=$?
 
 # ---- 4. the count ----------------------------------------------------------------------
 # Surefire and the ScalaTest plugin both write JUnit XML reports.

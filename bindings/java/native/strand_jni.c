@@ -30,12 +30,12 @@
 
 /* Bumped whenever the Java/native interface changes; the Java side refuses
  * a library with another value. */
-#define BINDING_ABI 1
+#define BINDING_ABI 3
 
 /* Inputs or outputs of one run held on the stack; more use the heap. */
 #define STACK_VALUES 16
 
-_Static_assert(STRAND_KIND_COUNT == 4, "Strand.MemoryStats assumes four object kinds");
+_Static_assert(STRAND_KIND_COUNT == 5, "dev.strand.ObjectKind and MemoryStats list five object kinds");
 _Static_assert(STRAND_MEMORY_CATEGORY_COUNT == 4, "Strand.MemoryStats assumes four categories");
 
 static JavaVM *java_vm;
@@ -239,13 +239,13 @@ EXPORT jstring JNICALL Java_dev_strand_Native_dtypeName(JNIEnv *env, jclass cls,
   return new_string(env, strand_dtype_name((strand_dtype)dtype));
 }
 
-/* long[18]: live bytes by category (4), peak bytes by category (4), total
- * live, total peak, limit, live objects by kind (4), total live objects,
- * allocations, failed allocations. */
+/* long[19]: live bytes by category (4), peak bytes by category (4), total
+ * live, total peak, limit, live objects by kind (STRAND_KIND_COUNT: 5), total
+ * live objects, allocations, failed allocations. */
 EXPORT jlongArray JNICALL Java_dev_strand_Native_memoryStats(JNIEnv *env, jclass cls) {
   strand_memory_stats s;
   strand_memory_get_stats(&s);
-  jlong v[18];
+  jlong v[11 + STRAND_KIND_COUNT + 3];
   size_t n = 0;
   for (int i = 0; i < STRAND_MEMORY_CATEGORY_COUNT; i++) v[n++] = (jlong)s.live_bytes[i];
   for (int i = 0; i < STRAND_MEMORY_CATEGORY_COUNT; i++) v[n++] = (jlong)s.peak_bytes[i];
@@ -410,10 +410,24 @@ EXPORT jboolean JNICALL Java_dev_strand_Native_releaseOnForeignThread(JNIEnv *en
 
 /* ---- tensors ---------------------------------------------------------------------- */
 
+/* The element type of a primitive Java array, as dev.strand.Native.arrayKind
+ * names it. */
+enum {
+  ARRAY_BYTE,
+  ARRAY_SHORT,
+  ARRAY_INT,
+  ARRAY_LONG,
+  ARRAY_FLOAT,
+  ARRAY_DOUBLE,
+  ARRAY_BOOLEAN,
+};
+
 /* Copies between a tensor's data and a primitive Java array of `byte_count`
- * bytes (the Java side checked the element type). */
-static int copy_array(JNIEnv *env, strand_tensor *tensor, jarray array, jlong byte_count,
-                      int into_tensor) {
+ * bytes whose element type is `kind` (the Java side checked that it suits
+ * the tensor's dtype). One JNI region call: no critical section, which
+ * would cost a second call and hold up the garbage collector. */
+static int copy_array(JNIEnv *env, strand_tensor *tensor, jarray array, jint kind,
+                      jlong byte_count, int into_tensor) {
   size_t bytes;
   void *data;
   strand_status st = strand_tensor_byte_size(tensor, &bytes);
@@ -427,19 +441,31 @@ static int copy_array(JNIEnv *env, strand_tensor *tensor, jarray array, jlong by
     return -1;
   }
   if (!bytes) return 0;
-  void *elements = (*env)->GetPrimitiveArrayCritical(env, array, NULL);
-  if (!elements) return -1;
-  if (into_tensor) memcpy(data, elements, bytes);
-  else memcpy(elements, data, bytes);
-  (*env)->ReleasePrimitiveArrayCritical(env, array, elements, into_tensor ? JNI_ABORT : 0);
-  return 0;
+#define COPY(Type, type)                                                              \
+  do {                                                                                \
+    jsize n = (jsize)(bytes / sizeof(type));                                          \
+    if (into_tensor) (*env)->Get##Type##ArrayRegion(env, array, 0, n, (type *)data);  \
+    else (*env)->Set##Type##ArrayRegion(env, array, 0, n, (const type *)data);        \
+  } while (0)
+  switch (kind) {
+  case ARRAY_BYTE: COPY(Byte, jbyte); break;
+  case ARRAY_SHORT: COPY(Short, jshort); break;
+  case ARRAY_INT: COPY(Int, jint); break;
+  case ARRAY_LONG: COPY(Long, jlong); break;
+  case ARRAY_FLOAT: COPY(Float, jfloat); break;
+  case ARRAY_DOUBLE: COPY(Double, jdouble); break;
+  case ARRAY_BOOLEAN: COPY(Boolean, jboolean); break;
+  default: throw_illegal_argument(env, "not a primitive array"); return -1;
+  }
+#undef COPY
+  return (*env)->ExceptionCheck(env) ? -1 : 0;
 }
 
 /* A new tensor of `dtype` and `shape`, filled from `array` (byte_count bytes)
  * or zero-filled when `array` is null. */
 EXPORT jlong JNICALL Java_dev_strand_Native_tensorCreate(JNIEnv *env, jclass cls, jint dtype,
                                                          jlongArray shape, jarray array,
-                                                         jlong byte_count) {
+                                                         jint kind, jlong byte_count) {
   int64_t dims[STRAND_MAX_RANK];
   size_t rank;
   if (read_shape(env, shape, dims, &rank)) return 0;
@@ -449,7 +475,7 @@ EXPORT jlong JNICALL Java_dev_strand_Native_tensorCreate(JNIEnv *env, jclass cls
     throw_status(env, st);
     return 0;
   }
-  if (array && copy_array(env, tensor, array, byte_count, 1)) {
+  if (array && copy_array(env, tensor, array, kind, byte_count, 1)) {
     strand_tensor_release(tensor);
     return 0;
   }
@@ -507,13 +533,13 @@ EXPORT jlongArray JNICALL Java_dev_strand_Native_tensorInfo(JNIEnv *env, jclass 
 }
 
 EXPORT void JNICALL Java_dev_strand_Native_tensorRead(JNIEnv *env, jclass cls, jlong handle,
-                                                      jarray array, jlong byte_count) {
-  copy_array(env, to_pointer(handle), array, byte_count, 0);
+                                                      jarray array, jint kind, jlong byte_count) {
+  copy_array(env, to_pointer(handle), array, kind, byte_count, 0);
 }
 
 EXPORT void JNICALL Java_dev_strand_Native_tensorWrite(JNIEnv *env, jclass cls, jlong handle,
-                                                       jarray array, jlong byte_count) {
-  copy_array(env, to_pointer(handle), array, byte_count, 1);
+                                                       jarray array, jint kind, jlong byte_count) {
+  copy_array(env, to_pointer(handle), array, kind, byte_count, 1);
 }
 
 /* Copies the tensor's bytes to (or from) a direct buffer at `offset`. */
@@ -773,51 +799,49 @@ EXPORT jlong JNICALL Java_dev_strand_Native_sessionModel(JNIEnv *env, jclass cls
   return to_handle(model);
 }
 
-/* Runs the session. Inputs and outputs are named by their index in the
- * model's lists (the Java side resolved the names once); `output_indices`
- * null asks for every output. Returns, per output in order, { handle, dtype,
- * byte size, rank, dims... }, each handle one new reference for the caller. */
-EXPORT jlongArray JNICALL Java_dev_strand_Native_sessionRun(JNIEnv *env, jclass cls,
-                                                            jlong handle, jintArray input_indices,
-                                                            jlongArray input_handles,
-                                                            jintArray output_indices) {
-  strand_session *session = to_pointer(handle);
+/* Longs that describe one output in a run's `out` array: { handle, dtype,
+ * byte size, rank, dims... }, room for the largest rank. */
+#define OUT_INFO (4 + STRAND_MAX_RANK)
+_Static_assert(OUT_INFO == 20, "dev.strand.Native.OUT_INFO is 20");
+
+/* The run shared by sessionRun and sessionRun1: inputs and outputs named by
+ * their index in the model's lists (the Java side resolved the names once),
+ * `out_idx` NULL for every output. Writes each output's description to `out`
+ * (OUT_INFO longs per output, the Java side allocated them) and returns the
+ * number of longs written; -1 with an exception pending on failure, when no
+ * output reference is left behind. */
+static jint run_session(JNIEnv *env, strand_session *session, size_t n_in, const jint *in_idx,
+                        const jlong *in_h, size_t n_out, const jint *out_idx, jlongArray out) {
   strand_model *model;
   strand_status st = strand_session_model(session, &model);
+  if (!st && !out_idx) st = strand_model_output_count(model, &n_out);
   if (st) {
     throw_status(env, st);
-    return NULL;
+    return -1;
   }
-  size_t n_in = (size_t)(*env)->GetArrayLength(env, input_indices);
-  size_t n_out;
-  if (output_indices) n_out = (size_t)(*env)->GetArrayLength(env, output_indices);
-  else if ((st = strand_model_output_count(model, &n_out))) {
-    throw_status(env, st);
-    return NULL;
+  if ((size_t)(*env)->GetArrayLength(env, out) < n_out * OUT_INFO) {
+    throw_illegal_argument(env, "the run's output description array is too small");
+    return -1;
   }
-
-  /* The per-run arrays: on the stack for small models, else one heap block
-   * holding n entries of each (n the larger count). */
-  jlong in_h_s[STACK_VALUES];
+  /* On the stack for small models, else one heap block. */
   const strand_tensor *in_t_s[STACK_VALUES];
   const char *in_names_s[STACK_VALUES], *out_names_s[STACK_VALUES];
   strand_tensor *outs_s[STACK_VALUES];
-  jint in_idx_s[STACK_VALUES], out_idx_s[STACK_VALUES];
-  jlong *in_h = in_h_s;
+  jlong info_s[STACK_VALUES * OUT_INFO];
   const strand_tensor **in_t = in_t_s;
   const char **in_names = in_names_s, **out_names = out_names_s;
   strand_tensor **outs = outs_s;
-  jint *in_idx = in_idx_s, *out_idx = out_idx_s;
+  jlong *info = info_s;
   void *heap = NULL;
   size_t n = n_in > n_out ? n_in : n_out;
   if (n > STACK_VALUES) {
-    char *p = heap = malloc(n * (sizeof(jlong) + 4 * sizeof(void *) + 2 * sizeof(jint)));
+    char *p = heap = malloc(n * (4 * sizeof(void *) + OUT_INFO * sizeof(jlong)));
     if (!heap) {
       throw_named(env, "java/lang/OutOfMemoryError", "strand_jni: run arrays");
-      return NULL;
+      return -1;
     }
-    in_h = (jlong *)p;
-    p += n * sizeof(jlong);
+    info = (jlong *)p;
+    p += n * OUT_INFO * sizeof(jlong);
     in_t = (const strand_tensor **)p;
     p += n * sizeof(void *);
     in_names = (const char **)p;
@@ -825,68 +849,95 @@ EXPORT jlongArray JNICALL Java_dev_strand_Native_sessionRun(JNIEnv *env, jclass 
     out_names = (const char **)p;
     p += n * sizeof(void *);
     outs = (strand_tensor **)p;
-    p += n * sizeof(void *);
-    in_idx = (jint *)p;
-    p += n * sizeof(jint);
-    out_idx = (jint *)p;
   }
-  jlongArray result = NULL;
-  if ((size_t)(*env)->GetArrayLength(env, input_handles) != n_in) {
-    throw_illegal_argument(env, "input indices and tensors differ in number");
-    goto done;
-  }
-  (*env)->GetIntArrayRegion(env, input_indices, 0, (jsize)n_in, in_idx);
-  (*env)->GetLongArrayRegion(env, input_handles, 0, (jsize)n_in, in_h);
-  if (output_indices) (*env)->GetIntArrayRegion(env, output_indices, 0, (jsize)n_out, out_idx);
+  jint written = -1;
   for (size_t i = 0; i < n_in; i++) {
-    strand_value_info info;
-    if ((st = strand_model_input(model, (size_t)in_idx[i], &info))) goto fail;
-    in_names[i] = info.name;
+    strand_value_info v;
+    if ((st = strand_model_input(model, (size_t)in_idx[i], &v))) goto fail;
+    in_names[i] = v.name;
     in_t[i] = to_pointer(in_h[i]);
   }
-  for (size_t i = 0; output_indices && i < n_out; i++) {
-    strand_value_info info;
-    if ((st = strand_model_output(model, (size_t)out_idx[i], &info))) goto fail;
-    out_names[i] = info.name;
+  for (size_t i = 0; out_idx && i < n_out; i++) {
+    strand_value_info v;
+    if ((st = strand_model_output(model, (size_t)out_idx[i], &v))) goto fail;
+    out_names[i] = v.name;
   }
   memset(outs, 0, n_out * sizeof *outs);
-  st = strand_session_run(session, in_names, in_t, n_in,
-                          output_indices ? out_names : NULL, outs, n_out);
+  st = strand_session_run(session, in_names, in_t, n_in, out_idx ? out_names : NULL, outs, n_out);
   if (st) goto fail;
-
-  /* Describe the outputs; on any failure here drop them all. */
-  size_t length = 0;
+  size_t at = 0;
   for (size_t i = 0; i < n_out; i++) {
+    strand_dtype dtype;
     const int64_t *dims;
-    size_t rank;
+    size_t rank, bytes;
+    strand_tensor_dtype(outs[i], &dtype);
     strand_tensor_shape(outs[i], &dims, &rank);
-    length += 4 + rank;
+    strand_tensor_byte_size(outs[i], &bytes);
+    info[at] = to_handle(outs[i]);
+    info[at + 1] = (jlong)dtype;
+    info[at + 2] = (jlong)bytes;
+    info[at + 3] = (jlong)rank;
+    for (size_t d = 0; d < rank; d++) info[at + 4 + d] = (jlong)dims[d];
+    at += 4 + rank;
   }
-  result = (*env)->NewLongArray(env, (jsize)length);
-  if (result) {
-    size_t at = 0;
-    for (size_t i = 0; i < n_out; i++) {
-      strand_dtype dtype;
-      const int64_t *dims;
-      size_t rank, bytes;
-      strand_tensor_dtype(outs[i], &dtype);
-      strand_tensor_shape(outs[i], &dims, &rank);
-      strand_tensor_byte_size(outs[i], &bytes);
-      jlong head[4] = {to_handle(outs[i]), (jlong)dtype, (jlong)bytes, (jlong)rank};
-      (*env)->SetLongArrayRegion(env, result, (jsize)at, 4, head);
-      if (rank) (*env)->SetLongArrayRegion(env, result, (jsize)(at + 4), (jsize)rank,
-                                           (const jlong *)dims);
-      at += 4 + rank;
-    }
-  } else {
-    for (size_t i = 0; i < n_out; i++) strand_tensor_release(outs[i]);
-  }
+  (*env)->SetLongArrayRegion(env, out, 0, (jsize)at, info);
+  written = (jint)at;
   goto done;
 fail:
   throw_status(env, st);
 done:
   free(heap);
-  return result;
+  return written;
+}
+
+/* Runs the session: inputs[i] is the value of the model's input
+ * input_indices[i]; output_indices null asks for every output. Fills `out`
+ * with, per output in order, { handle, dtype, byte size, rank, dims... }
+ * (each handle one new reference for the caller) and returns the number of
+ * longs written. */
+EXPORT jint JNICALL Java_dev_strand_Native_sessionRun(JNIEnv *env, jclass cls, jlong handle,
+                                                      jintArray input_indices,
+                                                      jlongArray input_handles,
+                                                      jintArray output_indices,
+                                                      jlongArray out) {
+  size_t n_in = (size_t)(*env)->GetArrayLength(env, input_indices);
+  size_t n_out = output_indices ? (size_t)(*env)->GetArrayLength(env, output_indices) : 0;
+  if ((size_t)(*env)->GetArrayLength(env, input_handles) != n_in) {
+    throw_illegal_argument(env, "input indices and tensors differ in number");
+    return -1;
+  }
+  jint in_idx_s[STACK_VALUES], out_idx_s[STACK_VALUES];
+  jlong in_h_s[STACK_VALUES];
+  jint *in_idx = in_idx_s, *out_idx = out_idx_s;
+  jlong *in_h = in_h_s;
+  void *heap = NULL;
+  size_t n = n_in > n_out ? n_in : n_out;
+  if (n > STACK_VALUES) {
+    char *p = heap = malloc(n * (sizeof(jlong) + 2 * sizeof(jint)));
+    if (!heap) {
+      throw_named(env, "java/lang/OutOfMemoryError", "strand_jni: run arrays");
+      return -1;
+    }
+    in_h = (jlong *)p;
+    p += n * sizeof(jlong);
+    in_idx = (jint *)p;
+    p += n * sizeof(jint);
+    out_idx = (jint *)p;
+  }
+  (*env)->GetIntArrayRegion(env, input_indices, 0, (jsize)n_in, in_idx);
+  (*env)->GetLongArrayRegion(env, input_handles, 0, (jsize)n_in, in_h);
+  if (output_indices) (*env)->GetIntArrayRegion(env, output_indices, 0, (jsize)n_out, out_idx);
+  jint written = run_session(env, to_pointer(handle), n_in, in_idx, in_h, n_out,
+                             output_indices ? out_idx : NULL, out);
+  free(heap);
+  return written;
+}
+
+/* sessionRun for a model with one input: no arrays to read on the way in. */
+EXPORT jint JNICALL Java_dev_strand_Native_sessionRun1(JNIEnv *env, jclass cls, jlong handle,
+                                                       jint input_index, jlong input,
+                                                       jlongArray out) {
+  return run_session(env, to_pointer(handle), 1, &input_index, &input, 0, NULL, out);
 }
 
 /* long[8]: the fields of strand_session_stats in order. */

@@ -9,7 +9,8 @@ import java.util.function.Supplier;
  * creation stack around the native call (when traced), and when strand
  * refuses an allocation because of its memory limit while unclosed objects
  * exist (some of them may be garbage the collector has not found yet), asks
- * the GC once, lets the cleaners run, and retries once before throwing.
+ * the GC once, lets the cleaners run, and retries before throwing (again
+ * while the cleaners are still releasing objects, for at most a second).
  *
  * <p>Thread safety: any. Concurrent failures share one collection.
  */
@@ -53,9 +54,19 @@ final class Memory {
           throw e;
         }
       }
-      long value = call.getAsLong();
-      RETRIES.increment();
-      return value;
+      long start = System.nanoTime();
+      for (;;) {
+        long freed = FREED.sum();
+        try {
+          long value = call.getAsLong();
+          RETRIES.increment();
+          return value;
+        } catch (StrandException e) {
+          if (!cleanersStillFreeing(e, freed, start)) {
+            throw e;
+          }
+        }
+      }
     } finally {
       if (site != null) {
         Native.setOrigin(null);
@@ -76,14 +87,52 @@ final class Memory {
           throw e;
         }
       }
-      T value = call.get();
-      RETRIES.increment();
-      return value;
+      long start = System.nanoTime();
+      for (;;) {
+        long freed = FREED.sum();
+        try {
+          T value = call.get();
+          RETRIES.increment();
+          return value;
+        } catch (StrandException e) {
+          if (!cleanersStillFreeing(e, freed, start)) {
+            throw e;
+          }
+        }
+      }
     } finally {
       if (site != null) {
         Native.setOrigin(null);
       }
     }
+  }
+
+  /**
+   * After a retry failed on the limit: true when the cleaners have released
+   * something since {@code freedBefore} (or do so within two quiet periods),
+   * and {@link #CLEANER_WAIT_NANOS} since {@code start} have not passed: the
+   * collection found more garbage than the cleaners had released when the
+   * first retry came (a cleaner thread starved of CPU on a busy machine), so
+   * another retry may succeed.
+   */
+  private static boolean cleanersStillFreeing(StrandException e, long freedBefore, long start) {
+    if (e.status() != Status.MEMORY_LIMIT) {
+      return false;
+    }
+    long waitStart = System.nanoTime();
+    while (System.nanoTime() - start < CLEANER_WAIT_NANOS
+        && System.nanoTime() - waitStart < 2 * CLEANER_QUIET_NANOS) {
+      if (FREED.sum() != freedBefore) {
+        return true;
+      }
+      try {
+        Thread.sleep(2);
+      } catch (InterruptedException interrupted) {
+        Thread.currentThread().interrupt();
+        return false;
+      }
+    }
+    return false;
   }
 
   /**

@@ -6,6 +6,9 @@ package dev.strand;
  * concurrent activity they need not add up exactly.
  */
 public final class MemoryStats {
+  /** Where the counts by kind end (see Native.memoryStats). */
+  private static final int KINDS_END = 11 + ObjectKind.values().length;
+
   private final long[] v;
 
   MemoryStats(long[] raw) {
@@ -43,17 +46,17 @@ public final class MemoryStats {
 
   /** Live native objects of every kind. */
   public long totalLiveObjects() {
-    return v[15];
+    return v[KINDS_END];
   }
 
   /** Successful allocations since the start. */
   public long allocations() {
-    return v[16];
+    return v[KINDS_END + 1];
   }
 
   /** Allocations refused by the limit or by the system. */
   public long failedAllocations() {
-    return v[17];
+    return v[KINDS_END + 2];
   }
 
   @Override

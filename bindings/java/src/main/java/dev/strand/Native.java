@@ -12,7 +12,7 @@ import java.util.List;
  */
 final class Native {
   /** Must equal BINDING_ABI in strand_jni.c. */
-  static final int ABI = 1;
+  static final int ABI = 3;
 
   static {
     NativeLoader.load();
@@ -85,15 +85,40 @@ final class Native {
   static native boolean releaseOnForeignThread(int kind, long handle);
 
   // ---- tensors
-  static native long tensorCreate(int dtype, long[] shape, Object array, long byteCount);
+  /**
+   * The element type of a primitive array, for the copies below (the
+   * ARRAY_ values of strand_jni.c): byte 0, short 1, int 2, long 3, float 4,
+   * double 5, boolean 6; -1 for anything else.
+   */
+  static int arrayKind(Object array) {
+    if (array instanceof float[]) {
+      return 4;
+    } else if (array instanceof byte[]) {
+      return 0;
+    } else if (array instanceof long[]) {
+      return 3;
+    } else if (array instanceof int[]) {
+      return 2;
+    } else if (array instanceof double[]) {
+      return 5;
+    } else if (array instanceof short[]) {
+      return 1;
+    } else if (array instanceof boolean[]) {
+      return 6;
+    }
+    return -1;
+  }
+
+  /** A tensor filled from {@code array} (of {@link #arrayKind} {@code kind}), or zeros for null. */
+  static native long tensorCreate(int dtype, long[] shape, Object array, int kind, long byteCount);
 
   static native long tensorWrap(int dtype, long[] shape, ByteBuffer buffer, long offset, long length);
 
   static native long[] tensorInfo(long handle);
 
-  static native void tensorRead(long handle, Object array, long byteCount);
+  static native void tensorRead(long handle, Object array, int kind, long byteCount);
 
-  static native void tensorWrite(long handle, Object array, long byteCount);
+  static native void tensorWrite(long handle, Object array, int kind, long byteCount);
 
   static native void tensorCopyDirect(long handle, ByteBuffer buffer, long offset, boolean intoTensor);
 
@@ -125,7 +150,17 @@ final class Native {
 
   static native long sessionModel(long handle);
 
-  static native long[] sessionRun(long handle, int[] inputIndices, long[] inputs, int[] outputIndices);
+  /** Longs that {@link #sessionRun} writes per output, at most: handle, dtype,
+   * byte size, rank, then up to 16 dimensions. */
+  static final int OUT_INFO = 4 + 16;
+
+  /** Runs; fills {@code out} (OUT_INFO longs per output) with { handle,
+   * dtype, byte size, rank, dims... } per output and returns the longs written. */
+  static native int sessionRun(long handle, int[] inputIndices, long[] inputs, int[] outputIndices,
+      long[] out);
+
+  /** {@link #sessionRun} with one input and every output. */
+  static native int sessionRun1(long handle, int inputIndex, long input, long[] out);
 
   static native long[] sessionStats(long handle);
 

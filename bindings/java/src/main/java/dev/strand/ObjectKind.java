@@ -5,7 +5,10 @@ public enum ObjectKind {
   TENSOR("Tensor"),
   MODEL("Model"),
   SESSION("Session"),
-  DISPATCHER("Dispatcher");
+  DISPATCHER("Dispatcher"),
+  /** strand's cancel tokens; the Java API does not make them yet, but
+   * memory statistics count them. */
+  CANCEL_TOKEN("CancelToken");
 
   private final String className;
 

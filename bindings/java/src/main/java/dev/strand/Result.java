@@ -30,8 +30,9 @@ public final class Result implements AutoCloseable, Iterable<Map.Entry<String, T
     ResourceScope.adopt(this);
   }
 
-  /** Takes over the native outputs of a run: per output { handle, dtype, bytes, rank, dims... }. */
-  static Result adopt(String[] names, long[] out, Leaks.Site site) {
+  /** Takes over the native outputs of a run: the first {@code length} longs
+   * of {@code out} hold, per output, { handle, dtype, bytes, rank, dims... }. */
+  static Result adopt(String[] names, long[] out, int length, Leaks.Site site) {
     Tensor[] tensors = new Tensor[names.length];
     int at = 0;
     int made = 0;
@@ -45,7 +46,7 @@ public final class Result implements AutoCloseable, Iterable<Map.Entry<String, T
       for (int i = 0; i < made; i++) {
         tensors[i].close();
       }
-      for (; at < out.length; at += 4 + (int) out[at + 3]) {
+      for (; at < length; at += 4 + (int) out[at + 3]) {
         Native.release(ObjectKind.TENSOR.code(), out[at]);
       }
       throw t;

@@ -76,11 +76,23 @@ public final class Session extends StrandObject {
 
   /** Runs the model on one input and returns every output. */
   public Result run(String inputName, Tensor input) {
-    return run(Map.of(inputName, input));
+    Integer index = inputIndex.get(inputName);
+    if (index == null || inputs.size() != 1) {
+      return run(Map.of(inputName, input)); // the general path names what is wrong
+    }
+    return run1(index, Objects.requireNonNull(input, () -> "input \"" + inputName + "\" is null"));
   }
 
   /** Runs the model and returns every output, in the model's order. */
   public Result run(Map<String, Tensor> inputs) {
+    if (inputs.size() == 1 && this.inputs.size() == 1) {
+      Map.Entry<String, Tensor> e = inputs.entrySet().iterator().next();
+      Integer index = inputIndex.get(e.getKey());
+      Tensor t = e.getValue();
+      if (index != null && t != null) {
+        return run1(index, t);
+      }
+    }
     return run(inputs, null, outputNames);
   }
 
@@ -136,12 +148,36 @@ public final class Session extends StrandObject {
         acquired++;
       }
       Leaks.Site site = Leaks.capture();
-      long[] out = Memory.allocate(site, () -> Native.sessionRun(session, indices, handles, outputIndices));
-      return Result.adopt(names, out, site);
+      long[] out = new long[names.length * Native.OUT_INFO];
+      int length = (int) Memory.allocate(site,
+          () -> Native.sessionRun(session, indices, handles, outputIndices, out));
+      return Result.adopt(names, out, length, site);
     } finally {
       for (int i = 0; i < acquired; i++) {
         held[i].release();
       }
+      release();
+    }
+  }
+
+  /**
+   * The run of a one-input model with every output: the common case, with
+   * nothing to look up or copy on the way in. The session and the input
+   * are in flight for the duration, as in {@link #run(Map, int[], String[])}.
+   */
+  private Result run1(int index, Tensor input) {
+    long session = acquire();
+    try {
+      long x = input.acquire();
+      try {
+        Leaks.Site site = Leaks.capture();
+        long[] out = new long[outputNames.length * Native.OUT_INFO];
+        int length = (int) Memory.allocate(site, () -> Native.sessionRun1(session, index, x, out));
+        return Result.adopt(outputNames, out, length, site);
+      } finally {
+        input.release();
+      }
+    } finally {
       release();
     }
   }

@@ -31,11 +31,24 @@ public abstract sealed class StrandObject implements AutoCloseable
     Native.init(); // configuration (leak level, limit) before the first object
   }
 
-  static final Cleaner CLEANER = Cleaner.create(runnable -> {
-    Thread t = new Thread(runnable, "strand-cleaner");
-    t.setDaemon(true);
-    return t;
-  });
+  /**
+   * The cleaners, each with its own thread. A Cleaner keeps its registrations
+   * in one list behind one lock, taken at every creation and every close;
+   * threads pick a cleaner by their id, so that many threads creating and
+   * closing objects at once do not all wait for one lock.
+   */
+  private static final Cleaner[] CLEANERS = new Cleaner[4];
+
+  static {
+    for (int i = 0; i < CLEANERS.length; i++) {
+      String name = "strand-cleaner-" + i;
+      CLEANERS[i] = Cleaner.create(runnable -> {
+        Thread t = new Thread(runnable, name);
+        t.setDaemon(true);
+        return t;
+      });
+    }
+  }
 
   final Handle handle;
   private final Cleaner.Cleanable cleanable;
@@ -55,7 +68,8 @@ public abstract sealed class StrandObject implements AutoCloseable
       boolean scoped) {
     handle = new Handle(kind, address, description, site, bytes);
     Leaks.opened();
-    cleanable = CLEANER.register(this, handle);
+    cleanable = CLEANERS[(int) Thread.currentThread().getId() & (CLEANERS.length - 1)]
+        .register(this, handle);
     if (scoped) {
       ResourceScope.adopt(this);
     }

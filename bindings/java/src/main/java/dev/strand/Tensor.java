@@ -5,6 +5,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Objects;
 
 /**
  * An n-dimensional array of one element type, dense and in row-major order,
@@ -63,43 +64,43 @@ public final class Tensor extends StrandObject {
     checkDtype(dtype);
     long[] dims = checkShape(shape);
     Leaks.Site site = Leaks.capture();
-    long address = Memory.allocate(site, () -> Native.tensorCreate(dtype.code(), dims, null, 0));
+    long address = Memory.allocate(site, () -> Native.tensorCreate(dtype.code(), dims, null, -1, 0));
     return adopt(address, site);
   }
 
   /** A float32 tensor holding a copy of {@code data}; without a shape, a vector. */
   public static Tensor of(float[] data, long... shape) {
-    return of(DType.FLOAT32, data, shape);
+    return ofTyped(DType.FLOAT32, Objects.requireNonNull(data, "data is null"), data.length, shape);
   }
 
   /** A float64 tensor holding a copy of {@code data}. */
   public static Tensor of(double[] data, long... shape) {
-    return of(DType.FLOAT64, data, shape);
+    return ofTyped(DType.FLOAT64, Objects.requireNonNull(data, "data is null"), data.length, shape);
   }
 
   /** An int32 tensor holding a copy of {@code data}. */
   public static Tensor of(int[] data, long... shape) {
-    return of(DType.INT32, data, shape);
+    return ofTyped(DType.INT32, Objects.requireNonNull(data, "data is null"), data.length, shape);
   }
 
   /** An int64 tensor holding a copy of {@code data}. */
   public static Tensor of(long[] data, long... shape) {
-    return of(DType.INT64, data, shape);
+    return ofTyped(DType.INT64, Objects.requireNonNull(data, "data is null"), data.length, shape);
   }
 
   /** An int16 tensor holding a copy of {@code data}. */
   public static Tensor of(short[] data, long... shape) {
-    return of(DType.INT16, data, shape);
+    return ofTyped(DType.INT16, Objects.requireNonNull(data, "data is null"), data.length, shape);
   }
 
   /** An int8 tensor holding a copy of {@code data}. */
   public static Tensor of(byte[] data, long... shape) {
-    return of(DType.INT8, data, shape);
+    return ofTyped(DType.INT8, Objects.requireNonNull(data, "data is null"), data.length, shape);
   }
 
   /** A bool tensor holding a copy of {@code data}. */
   public static Tensor of(boolean[] data, long... shape) {
-    return of(DType.BOOL, data, shape);
+    return ofTyped(DType.BOOL, Objects.requireNonNull(data, "data is null"), data.length, shape);
   }
 
   /**
@@ -130,12 +131,27 @@ public final class Tensor extends StrandObject {
     return create(DType.INT64, new long[] {value}, new long[0]);
   }
 
+  /** Tensor.of for an array known to be of dtype's Java type: no reflection. */
+  private static Tensor ofTyped(DType dtype, Object array, int length, long[] shape) {
+    long[] dims = shape == null || shape.length == 0 ? new long[] {length} : checkShape(shape);
+    long bytes = byteSize(dtype, dims);
+    if ((long) length * dtype.size() != bytes) {
+      throw new IllegalArgumentException("the data has " + length + " elements but "
+          + describe(dtype, dims) + " has " + bytes / dtype.size());
+    }
+    Leaks.Site site = Leaks.capture();
+    int kind = Native.arrayKind(array);
+    long address = Memory.allocate(site, () -> Native.tensorCreate(dtype.code(), dims, array, kind, bytes));
+    return new Tensor(address, dtype, dims, bytes, null, site, true);
+  }
+
   private static Tensor create(DType dtype, Object array, long[] shape) {
     checkDtype(dtype);
     long[] dims = checkShape(shape);
     long bytes = checkArray(dtype, array, dims, "data");
     Leaks.Site site = Leaks.capture();
-    long address = Memory.allocate(site, () -> Native.tensorCreate(dtype.code(), dims, array, bytes));
+    int kind = Native.arrayKind(array);
+    long address = Memory.allocate(site, () -> Native.tensorCreate(dtype.code(), dims, array, kind, bytes));
     return new Tensor(address, dtype, dims, bytes, null, site, true);
   }
 
@@ -305,7 +321,7 @@ public final class Tensor extends StrandObject {
     long bytes = checkArray(dtype, array, shape, "source");
     long address = acquire();
     try {
-      Native.tensorWrite(address, array, bytes);
+      Native.tensorWrite(address, array, Native.arrayKind(array), bytes);
     } finally {
       release();
     }
@@ -331,7 +347,7 @@ public final class Tensor extends StrandObject {
       src.get(bytes);
       long address = acquire();
       try {
-        Native.tensorWrite(address, bytes, byteSize);
+        Native.tensorWrite(address, bytes, 0, byteSize);
       } finally {
         release();
       }
@@ -363,7 +379,7 @@ public final class Tensor extends StrandObject {
   private void read(Object array, long bytes) {
     long address = acquire();
     try {
-      Native.tensorRead(address, array, bytes);
+      Native.tensorRead(address, array, Native.arrayKind(array), bytes);
     } finally {
       release();
     }
