@@ -10,9 +10,12 @@
 # agree with ONNX Runtime at batch 1 and 8; `strand stress` runs the MLP and
 # the CNN from 16 threads, each request on a fresh thread and every release on
 # a cleaner thread, under ThreadSanitizer, comparing every output bit for bit;
-# the JVM binding's JUnit and ScalaTest suites run against the release build
-# and against an AddressSanitizer build; the
-# model-loading fuzzer runs for a minute.
+# (also through the dynamic batcher and a dispatcher-bound session); the JVM
+# binding's JUnit and ScalaTest suites run against the release build (with the
+# 1,000,000-prediction scenario) and against an AddressSanitizer build; the
+# Spark module scores 1,000,000 rows on local[4] and on a standalone cluster
+# of two workers started for the test; the model-loading fuzzer runs for a
+# minute.
 set -u
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh || exit 1
@@ -52,7 +55,7 @@ for preset in $presets; do
 done
 # ---- integration stages: each counts as one test ------------------------------
 # STRAND_TEST_STAGES selects them (default: all); "none" skips them.
-stages="${STRAND_TEST_STAGES:-suite conformance hostile torch stress java java-asan fuzz}"
+stages="${STRAND_TEST_STAGES:-suite conformance hostile torch stress java java-asan spark fuzz}"
 [ "$stages" = none ] && stages=""
 stage() { # NAME COMMAND...: runs a stage, logs it, counts it
   name=$1
@@ -80,6 +83,7 @@ if [ -n "$stages" ]; then
         stress) stage stress sh tests/onnx_suite/check_stress.sh build/tsan ;;
         java) stage java sh bindings/java/build.sh release ;;
         java-asan) stage java-asan sh bindings/java/build.sh asan ;;
+        spark) stage spark sh bindings/spark/build.sh ;;
         fuzz) stage fuzz sh -c 'sh scripts/deps.sh clang && PYTHON="$0/bin/python" sh fuzz/build.sh 60' "$venv" ;;
         *) echo "unknown stage $s"; failed=$((failed + 1)) ;;
       esac
