@@ -200,6 +200,37 @@ TARGET static void output_tiles(void *p, size_t begin, size_t end) {
   }
 }
 
+typedef struct products_job {
+  const conv_winograd *wg;
+  size_t T;
+  const float *v;
+  float *mt;
+  const strand__gemm_kernel *kern;
+  size_t parts;
+  unsigned char *scratch;
+  size_t each;
+} products_job;
+
+/* Block `part` of all 16 products M_e = V_eᵀ · U_e, with scratch slot
+ * `part`: one hand-off for the 16 rather than one each. The blocks are
+ * those kernel_gemm_run would make for one product (the same split of the
+ * same T × m output), so the bits do not depend on the grouping. */
+static void products(void *p, size_t part) {
+  const products_job *j = p;
+  const size_t T = j->T, c = j->wg->c, m = j->wg->m;
+  strand__gemm_block block;
+  const strand__gemm_block *b = NULL;
+  if (j->parts > 1) {
+    strand__gemm_partition(j->kern, T, m, j->parts, part, &block);
+    if (block.m0 >= block.m1 || block.n0 >= block.n1) return;
+    b = &block;
+  }
+  void *scratch = j->scratch + part * j->each;
+  for (int e = 0; e < ELEMENTS; e++)
+    strand__gemm_packed(true, T, 1.0f, j->v + (size_t)e * c * T, T, j->wg->packed[e], 0.0f,
+                        j->mt + (size_t)e * T * m, m, NULL, b, scratch);
+}
+
 void conv_winograd_run(const conv_winograd *wg, const conv_winograd_shape *s, const float *x,
                        const float *bias, const kernel_activation *act, float *y,
                        unsigned threads, void *scratch, size_t scratch_size) {
@@ -210,11 +241,16 @@ void conv_winograd_run(const conv_winograd *wg, const conv_winograd_shape *s, co
   size_t gemm_size = scratch_size - (size_t)(gemm_scratch - (unsigned char *)scratch);
   input_job in = {wg, s, x, v};
   kernel_parallel(threads, c, kernel_grain(T * 40), input_channels, &in);
-  for (int e = 0; e < ELEMENTS; e++) {
-    kernel_gemm gm = {NULL, true, false, T, m, c, 1.0f, 0.0f, v + (size_t)e * c * T, T, NULL, 0,
-                      wg->packed[e], mt + (size_t)e * T * m, m, NULL};
-    kernel_gemm_run(&gm, threads, gemm_scratch, gemm_size);
-  }
+  const strand__gemm_kernel *kern = strand__gemm_packed_kernel(wg->packed[0]);
+  size_t each = align64(strand__gemm_scratch_size(kern, T, m, c, true));
+  size_t parts = strand__gemm_useful_parts(kern, T, m, c, threads ? threads : 1);
+  if (each && parts > gemm_size / each) parts = gemm_size / each;
+  if (parts == 0) parts = 1; /* the scratch always has room for one */
+  products_job pj = {wg, T, v, mt, kern, parts, gemm_scratch, each};
+  if (parts == 1)
+    products(&pj, 0);
+  else
+    strand__parallel_for(parts, products, &pj, threads);
   output_job out = {wg, s, mt, bias, act, y};
   kernel_parallel(threads, T, kernel_grain(m * 8), output_tiles, &out);
 }

@@ -118,6 +118,34 @@ static void transpose_portable(const float *src, size_t ld, size_t rows, size_t 
   }
 }
 
+#if defined(__GNUC__)
+#define GEMM_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define GEMM_ALWAYS_INLINE static inline
+#endif
+
+/* dst[p*dst_stride + r] = src[p*ld + r] for p < steps, r < n. */
+GEMM_ALWAYS_INLINE void copy_steps_n(float *dst, size_t dst_stride, const float *src, size_t ld,
+                                     size_t steps, size_t n) {
+  for (size_t p = 0; p < steps; p++) memcpy(dst + p * dst_stride, src + p * ld, n * sizeof(float));
+}
+
+/* copy_steps_n with n a constant for the kernels' mr and nr, so that each
+ * row is a few inline vector moves rather than a memcpy call (the packing
+ * of short rows was call overhead more than copying). */
+static void copy_steps(float *dst, size_t dst_stride, const float *src, size_t ld, size_t steps,
+                       size_t n) {
+  switch (n) {
+  case 32: copy_steps_n(dst, dst_stride, src, ld, steps, 32); break;
+  case 16: copy_steps_n(dst, dst_stride, src, ld, steps, 16); break;
+  case 14: copy_steps_n(dst, dst_stride, src, ld, steps, 14); break;
+  case 8: copy_steps_n(dst, dst_stride, src, ld, steps, 8); break;
+  case 6: copy_steps_n(dst, dst_stride, src, ld, steps, 6); break;
+  case 4: copy_steps_n(dst, dst_stride, src, ld, steps, 4); break;
+  default: copy_steps_n(dst, dst_stride, src, ld, steps, n); break;
+  }
+}
+
 /* Packs rows [i0, i0+mc) × columns [p0, p0+kc) of op(A) into mr-row panels:
  * panel q (rows i0+q ... for q a multiple of mr) starts at dst + q*kc and
  * holds kc steps of rows_q = min(mr, mc - q) floats (a[p*rows_q + r]). */
@@ -127,8 +155,7 @@ static void pack_a(const strand__gemm_kernel *kern, bool trans_a, const float *a
   for (size_t q = 0; q < mc; q += kern->mr) {
     size_t rows = min_size(kern->mr, mc - q);
     if (trans_a) {
-      for (size_t p = 0; p < kc; p++)
-        memcpy(dst + p * rows, a + (p0 + p) * lda + i0 + q, rows * sizeof(float));
+      copy_steps(dst, rows, a + p0 * lda + i0 + q, lda, kc, rows);
     } else {
       transpose(a + (i0 + q) * lda + p0, lda, rows, kc, rows, dst);
     }
@@ -147,10 +174,10 @@ static void pack_b(const strand__gemm_kernel *kern, bool trans_b, const float *b
     if (trans_b) {
       transpose(b + (j0 + q) * ldb + p0, ldb, cols, kc, nr, dst);
     } else {
-      for (size_t p = 0; p < kc; p++) {
-        memcpy(dst + p * nr, b + (p0 + p) * ldb + j0 + q, cols * sizeof(float));
-        if (cols < nr) memset(dst + p * nr + cols, 0, (nr - cols) * sizeof(float));
-      }
+      copy_steps(dst, nr, b + p0 * ldb + j0 + q, ldb, kc, cols);
+      if (cols < nr)
+        for (size_t p = 0; p < kc; p++)
+          memset(dst + p * nr + cols, 0, (nr - cols) * sizeof(float));
     }
     dst += kc * nr;
   }

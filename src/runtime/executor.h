@@ -171,7 +171,10 @@ strand_status session_arena_reserve(strand_session *s, run_context *c, size_t si
 
 /* Rewrites made at creation once every node has its kernel (fuse.c,
  * fuse_sequence.c): absorbed nodes lose their kernel, producers write the
- * absorbed node's outputs. `readers` has room for a count per value. */
+ * absorbed node's outputs. `readers` has room for a count per value;
+ * session_fuse fills it with the number of nodes reading each value (the
+ * graph's, which rewrites do not change) and leaves graphs with subgraphs
+ * alone (their outer references are readers too). */
 strand_status session_fuse(strand_session *s, uint32_t *readers);
 strand_status session_fuse_sequence(strand_session *s, uint32_t *readers);
 

@@ -12,17 +12,10 @@
 
 /* Lets Conv, Gemm and MatMul apply a Relu or Clip that is the only reader
  * of their output: the activation node is dropped and its producer writes
- * the activation's output. `readers` has room for a count per value. Left
- * alone: graphs with subgraphs (their outer references are readers too),
- * outputs that are graph outputs. */
+ * the activation's output. `readers` counts the nodes reading each value of
+ * the graph. Left alone: outputs that are graph outputs. */
 static strand_status fuse_activations(strand_session *s, uint32_t *readers) {
   const graph *g = s->graph;
-  for (size_t k = 0; k < g->n_nodes; k++)
-    if (g->nodes[k].n_subgraphs) return STRAND_OK;
-  for (size_t v = 0; v < g->n_values; v++) readers[v] = 0;
-  for (size_t k = 0; k < g->n_nodes; k++)
-    for (size_t i = 0; i < g->nodes[k].n_inputs; i++)
-      if (g->nodes[k].inputs[i] >= 0) readers[g->nodes[k].inputs[i]]++;
   for (size_t k = 0; k < g->n_nodes; k++) {
     session_node *sn = &s->nodes[k];
     const graph_node *node = &g->nodes[k];
@@ -52,6 +45,13 @@ static strand_status fuse_activations(strand_session *s, uint32_t *readers) {
 }
 
 strand_status session_fuse(strand_session *s, uint32_t *readers) {
+  const graph *g = s->graph;
+  for (size_t k = 0; k < g->n_nodes; k++)
+    if (g->nodes[k].n_subgraphs) return STRAND_OK;
+  for (size_t v = 0; v < g->n_values; v++) readers[v] = 0;
+  for (size_t k = 0; k < g->n_nodes; k++)
+    for (size_t i = 0; i < g->nodes[k].n_inputs; i++)
+      if (g->nodes[k].inputs[i] >= 0) readers[g->nodes[k].inputs[i]]++;
   strand_status st = fuse_activations(s, readers);
   if (!st) st = session_fuse_sequence(s, readers);
   return st;

@@ -47,12 +47,6 @@ static bool single_use(const graph *g, const uint32_t *readers, int32_t v) {
 
 static strand_status fuse_matmul_bias(strand_session *s, uint32_t *readers) {
   const graph *g = s->graph;
-  for (size_t k = 0; k < g->n_nodes; k++)
-    if (g->nodes[k].n_subgraphs) return STRAND_OK;
-  for (size_t v = 0; v < g->n_values; v++) readers[v] = 0;
-  for (size_t k = 0; k < g->n_nodes; k++)
-    for (size_t i = 0; i < g->nodes[k].n_inputs; i++)
-      if (g->nodes[k].inputs[i] >= 0) readers[g->nodes[k].inputs[i]]++;
   for (size_t k = 0; k < g->n_nodes; k++) {
     session_node *sn = &s->nodes[k];
     const graph_node *node = &g->nodes[k];

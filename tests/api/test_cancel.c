@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "model_builder.h"
+#include "session_from.h"
 #include "test.h"
 
 #define WIDTH 256
@@ -16,21 +17,6 @@ static uint64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static strand_session *session_from(mb *m) {
-  strand_model *model = NULL;
-  strand_status st = strand_model_load_buffer(m->data, m->size, &model);
-  mb_free(m);
-  if (st) {
-    test_fail(__FILE__, __LINE__, "load: %s", strand_errmsg());
-    return NULL;
-  }
-  strand_session *s = NULL;
-  st = strand_session_create(model, NULL, &s);
-  strand_model_release(model);
-  if (st) test_fail(__FILE__, __LINE__, "create: %s", strand_errmsg());
-  return s;
 }
 
 /* x [batch, WIDTH] -> n0 -> n1 ... -> y: `nodes` Neg nodes named n0, n1... */

@@ -4,26 +4,12 @@
  * threads at once; errors name the If and the branch node. */
 /* model_builder.h first: its parameter names would shadow the IR's types. */
 #include "model_builder.h"
+#include "session_from.h"
 #include "test.h"
 
 #include "runtime/executor.h"
 
 #include <math.h>
-
-static strand_session *session_from(mb *m) {
-  strand_model *model = NULL;
-  strand_status st = strand_model_load_buffer(m->data, m->size, &model);
-  mb_free(m);
-  if (st) {
-    test_fail(__FILE__, __LINE__, "load: %s", strand_errmsg());
-    return NULL;
-  }
-  strand_session *s = NULL;
-  st = strand_session_create(model, NULL, &s);
-  strand_model_release(model);
-  if (st) test_fail(__FILE__, __LINE__, "create: %s", strand_errmsg());
-  return s;
-}
 
 /* An If node `name` over cond `c` producing `out`, branches embedded. */
 static void add_if(mb *g, const char *name, const char *c, const char *out, mb *then, mb *els) {
