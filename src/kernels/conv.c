@@ -175,19 +175,6 @@ strand_status kernel_window_geometry(const kernel_window *w, size_t spatial, con
   return STRAND_OK;
 }
 
-/* The outputs o in [0, n_out) whose tap o*stride + offset falls in
- * [0, n_in): [*lo, *hi). */
-static void valid_range(int64_t n_out, int64_t stride, int64_t offset, int64_t n_in, int64_t *lo,
-                        int64_t *hi) {
-  int64_t a = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
-  int64_t b = n_in - 1 - offset < 0 ? 0 : (n_in - 1 - offset) / stride + 1;
-  if (a > n_out) a = n_out;
-  if (b > n_out) b = n_out;
-  if (b < a) b = a;
-  *lo = a;
-  *hi = b;
-}
-
 /* ---- Conv --------------------------------------------------------------------- */
 
 typedef struct conv_params {
@@ -478,14 +465,14 @@ static void im2col_rows(void *p, size_t begin, size_t end) {
     const float *x = j->x + ch * (size_t)(D * H * W);
     float *dst = j->col + r * size;
     int64_t offset_w = kw * g->dilation[2] - g->pad_begin[2], lo, hi;
-    valid_range(OW, g->stride[2], offset_w, W, &lo, &hi);
+    conv_tap_range(OW, g->stride[2], offset_w, W, &lo, &hi);
     if (D == 1 && OD == 1 && g->kernel[0] == 1 && g->stride[1] == 1 && g->stride[2] == 1 && OW == W) {
       /* Rows of the same width at unit strides: the tap's valid outputs
        * [a, b) × [lo, hi) are one shifted run of X, so one copy, then the
        * padding columns (which the run filled from neighbouring rows) and
        * rows zeroed. Offsets here are from row oh0. */
       int64_t a, b, offset_h = kh * g->dilation[1] - g->pad_begin[1];
-      valid_range(oh1, 1, offset_h, H, &a, &b);
+      conv_tap_range(oh1, 1, offset_h, H, &a, &b);
       if (a < oh0) a = oh0;
       if (b < a) b = a;
       if (a == b || lo == hi) {
@@ -837,7 +824,7 @@ static void col2im_channels(void *p, size_t begin, size_t end) {
               kw = (int64_t)(tap % (size_t)KW);
       const float *col = j->col + (m * s->taps + tap) * s->in_size;
       int64_t offset_w = kw * s->dilation[2] - s->pad_begin[2], lo, hi;
-      valid_range(W, s->stride[2], offset_w, OW, &lo, &hi);
+      conv_tap_range(W, s->stride[2], offset_w, OW, &lo, &hi);
       if (lo == hi) continue;
       for (int64_t id = 0; id < D; id++) {
         int64_t od = id * s->stride[0] - s->pad_begin[0] + kd * s->dilation[0];

@@ -7,10 +7,8 @@
  */
 #include "kernels/conv_depthwise.h"
 
-/* The outputs o in [0, n_out) whose tap o*stride + offset falls in
- * [0, n_in): [*lo, *hi). */
-static void inside(int64_t n_out, int64_t stride, int64_t offset, int64_t n_in, int64_t *lo,
-                   int64_t *hi) {
+void conv_tap_range(int64_t n_out, int64_t stride, int64_t offset, int64_t n_in, int64_t *lo,
+                    int64_t *hi) {
   int64_t a = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
   int64_t b = n_in - 1 - offset < 0 ? 0 : (n_in - 1 - offset) / stride + 1;
   if (a > n_out) a = n_out;
@@ -31,7 +29,7 @@ static void row_taps(const conv_dw_plane *p, int64_t oh, float *out, int64_t a, 
     for (int64_t kw = 0; kw < p->KW; kw++) {
       float wv = p->w[kh * p->KW + kw];
       int64_t offset = kw * p->dw - p->pl, lo, hi;
-      inside(p->OW, sw, offset, p->W, &lo, &hi);
+      conv_tap_range(p->OW, sw, offset, p->W, &lo, &hi);
       if (lo < a) lo = a;
       if (hi > b) hi = b;
       if (lo >= hi) continue;
@@ -80,8 +78,8 @@ void conv_depthwise_plane_scalar(const conv_dw_plane *p) {
   /* The outputs whose three columns are all inside: [c0, c1). */
   int64_t c0 = 0, c1 = 0, lo, hi;
   if (three) {
-    inside(OW, sw, -p->pl, p->W, &c0, &hi);
-    inside(OW, sw, 2 - p->pl, p->W, &lo, &c1);
+    conv_tap_range(OW, sw, -p->pl, p->W, &c0, &hi);
+    conv_tap_range(OW, sw, 2 - p->pl, p->W, &lo, &c1);
     if (lo > c0) c0 = lo;
     if (hi < c1) c1 = hi;
     if (c1 < c0) c1 = c0;

@@ -32,6 +32,12 @@ typedef struct conv_dw_plane {
 } conv_dw_plane;
 
 /* The portable version: any geometry. */
+/* The outputs o in [0, n_out) whose tap o*stride + offset falls in
+ * [0, n_in): [*lo, *hi) (empty when none does). Shared by the convolution
+ * and pooling paths. */
+void conv_tap_range(int64_t n_out, int64_t stride, int64_t offset, int64_t n_in, int64_t *lo,
+                    int64_t *hi);
+
 void conv_depthwise_plane_scalar(const conv_dw_plane *p);
 
 /* The SIMD versions: column strides 1 and 2 only (false, nothing written,

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "model_builder.h"
+#include "session_from.h"
 #include "test.h"
 
 /* A deterministic generator for test data. */
@@ -53,20 +54,9 @@ static inline const char *kr_dims_text(const int64_t *dims, size_t rank, char *b
 static inline strand_tensor *kr_run(mb *m, size_t n_inputs, const char *const *names,
                                     float *const *values, const int64_t *const *shapes,
                                     const size_t *ranks) {
-  strand_model *model = NULL;
-  strand_status st = strand_model_load_buffer(m->data, m->size, &model);
-  mb_free(m);
-  if (st) {
-    test_fail(__FILE__, __LINE__, "load: %s", strand_errmsg());
-    return NULL;
-  }
-  strand_session *s = NULL;
-  st = strand_session_create(model, NULL, &s);
-  strand_model_release(model);
-  if (st) {
-    test_fail(__FILE__, __LINE__, "create: %s", strand_errmsg());
-    return NULL;
-  }
+  strand_session *s = session_from(m);
+  if (!s) return NULL;
+  strand_status st = STRAND_OK;
   strand_tensor *ins[8] = {NULL};
   for (size_t i = 0; i < n_inputs && !st; i++) {
     size_t count = 1;
