@@ -54,19 +54,7 @@ final class Memory {
           throw e;
         }
       }
-      long start = System.nanoTime();
-      for (;;) {
-        long freed = FREED.sum();
-        try {
-          long value = call.getAsLong();
-          RETRIES.increment();
-          return value;
-        } catch (StrandException e) {
-          if (!cleanersStillFreeing(e, freed, start)) {
-            throw e;
-          }
-        }
-      }
+      return retryWhileCleanersFree(call::getAsLong); // boxes on this rare path only
     } finally {
       if (site != null) {
         Native.setOrigin(null);
@@ -87,22 +75,27 @@ final class Memory {
           throw e;
         }
       }
-      long start = System.nanoTime();
-      for (;;) {
-        long freed = FREED.sum();
-        try {
-          T value = call.get();
-          RETRIES.increment();
-          return value;
-        } catch (StrandException e) {
-          if (!cleanersStillFreeing(e, freed, start)) {
-            throw e;
-          }
-        }
-      }
+      return retryWhileCleanersFree(call);
     } finally {
       if (site != null) {
         Native.setOrigin(null);
+      }
+    }
+  }
+
+  /** After a collection: retries while the cleaners are still releasing objects. */
+  private static <T> T retryWhileCleanersFree(Supplier<T> call) {
+    long start = System.nanoTime();
+    for (;;) {
+      long freed = FREED.sum();
+      try {
+        T value = call.get();
+        RETRIES.increment();
+        return value;
+      } catch (StrandException e) {
+        if (!cleanersStillFreeing(e, freed, start)) {
+          throw e;
+        }
       }
     }
   }
