@@ -663,6 +663,21 @@ static strand_status infer_global_pool(ctx *c) {
 
 /* ---- shape ops --------------------------------------------------------- */
 
+/* Output 0 of a node that only gives its input a new shape (Reshape,
+ * Flatten, Squeeze, Unsqueeze): when the input is a constant, so is the
+ * output, with the same bytes. */
+static strand_status set_view_output(ctx *c, const ty *out) {
+  strand_status st = set_output(c, 0, out);
+  if (st) return st;
+  const onnx_tensor *data = input_constant(c, 0);
+  if (data && all_known(out)) {
+    onnx_tensor *t;
+    st = relabel(c, data, out, &t);
+    if (!st) st = set_constant(c, 0, t);
+  }
+  return st;
+}
+
 static strand_status infer_reshape(ctx *c) {
   ty x, out;
   input_type(c, 0, &x);
@@ -749,15 +764,7 @@ static strand_status infer_reshape(ctx *c) {
       }
     }
   }
-  st = set_output(c, 0, &out);
-  if (st) return st;
-  const onnx_tensor *data = input_constant(c, 0);
-  if (data && all_known(&out)) {
-    onnx_tensor *t;
-    st = relabel(c, data, &out, &t);
-    if (!st) st = set_constant(c, 0, t);
-  }
-  return st;
+  return set_view_output(c, &out);
 }
 
 static strand_status infer_flatten(ctx *c) {
@@ -784,15 +791,7 @@ static strand_status infer_flatten(ctx *c) {
       else if (to - from == 1) out.dims[part] = x.dims[from];
     }
   }
-  strand_status st = set_output(c, 0, &out);
-  if (st) return st;
-  const onnx_tensor *data = input_constant(c, 0);
-  if (data && all_known(&out)) {
-    onnx_tensor *t;
-    st = relabel(c, data, &out, &t);
-    if (!st) st = set_constant(c, 0, t);
-  }
-  return st;
+  return set_view_output(c, &out);
 }
 
 static strand_status infer_transpose(ctx *c) {
@@ -1044,15 +1043,7 @@ static strand_status infer_unsqueeze(ctx *c) {
   }
   for (int32_t i = 0, from = 0; i < out.rank; i++)
     out.dims[i] = inserted[i] ? known(1) : x.dims[from++];
-  st = set_output(c, 0, &out);
-  if (st) return st;
-  const onnx_tensor *data = input_constant(c, 0);
-  if (data && all_known(&out)) {
-    onnx_tensor *t;
-    st = relabel(c, data, &out, &t);
-    if (!st) st = set_constant(c, 0, t);
-  }
-  return st;
+  return set_view_output(c, &out);
 }
 
 static strand_status infer_squeeze(ctx *c) {
@@ -1085,15 +1076,7 @@ static strand_status infer_squeeze(ctx *c) {
   out.rank = 0;
   for (int32_t i = 0; i < x.rank; i++)
     if (!drop[i]) out.dims[out.rank++] = x.dims[i];
-  st = set_output(c, 0, &out);
-  if (st) return st;
-  const onnx_tensor *data = input_constant(c, 0);
-  if (data && all_known(&out)) {
-    onnx_tensor *t;
-    st = relabel(c, data, &out, &t);
-    if (!st) st = set_constant(c, 0, t);
-  }
-  return st;
+  return set_view_output(c, &out);
 }
 
 static strand_status infer_cast(ctx *c) {

@@ -3,7 +3,7 @@
  * the batch (first) dimension are stacked, run once and split back.
  *
  * No thread of its own: leader and followers. A run that finds no leader
- * collecting becomes the leader; it waits (on its own condition variable)
+ * collecting becomes the leader; it waits (on its own word, see below)
  * until batch_max_rows rows with its key are queued or until
  * batch_delay_us after it was queued, then takes the queue's runs with its
  * key (oldest first, up to batch_max_rows rows), promotes the oldest run
@@ -12,6 +12,15 @@
  * whose token is canceled or whose deadline passes leaves the queue with
  * STRAND_E_CANCELED or STRAND_E_DEADLINE. Once taken, a run is no longer
  * stopped by its token or deadline: the stacked run serves others too.
+ *
+ * Waiting: each run sleeps on one word of its own (park.h), its state in
+ * the low bits and a count of events above. Whatever should make a run look
+ * again (taken, done, promoted to leader, enough rows, a cancel) adds to
+ * the word and wakes it, so a wake-up between a look and a sleep is never
+ * lost. The leader delivers results without the batcher's lock: woken
+ * followers go straight back to work instead of queueing for a lock the
+ * leader still holds, which on a small machine cost a context switch per
+ * follower.
  *
  * Exactness: each caller receives the rows of its own inputs, computed by
  * the same kernels. This holds because strand's kernels compute every row
@@ -26,21 +35,23 @@
  * allocation fails), that caller's run is made alone on its own thread, so
  * that it gets exactly the status and message an unbatched run gives.
  *
- * Lock order: a token's lock, then the batcher's (cancel wakes a sleeping
- * run); the batcher's lock is never held while kernels run, while a token's
- * lock is taken, or while a run goes to the dispatcher.
+ * Locks: the batcher's lock guards the queue and is never held while
+ * kernels run, while a token's lock is taken, while a run goes to the
+ * dispatcher or while a thread is woken. A cancel wakes a waiting run under
+ * the token's lock only (the run unwatches its token before it returns).
  */
 #include "runtime/executor.h"
+#include "runtime/park.h"
 #include "runtime/thread_pool.h"
 
-#include <errno.h>
 #include <string.h>
-#include <time.h>
 
 /* Runs with more inputs or outputs, or longer keys, are not batched. */
 #define BATCH_MAX_IO 16
 #define BATCH_MAX_KEY (BATCH_MAX_IO * (STRAND_MAX_RANK + 1) + BATCH_MAX_IO + 1)
 
+/* A run's state: the low bits of its word (see request.word). The values
+ * only grow, by less than WORD_EVENT, so state changes are additions. */
 typedef enum request_state {
   REQUEST_QUEUED = 0, /* in the queue */
   REQUEST_TAKEN = 1,  /* in a leader's batch */
@@ -48,6 +59,9 @@ typedef enum request_state {
   REQUEST_ALONE = 3,  /* the batch could not serve it: run alone */
   REQUEST_LEFT = 4    /* left the queue: canceled or past its deadline */
 } request_state;
+
+#define WORD_STATE 7u  /* the state's bits */
+#define WORD_EVENT 8u  /* one event: added by whoever wants the owner to look again */
 
 typedef struct request {
   struct request *next;     /* queue link, then batch link */
@@ -60,14 +74,16 @@ typedef struct request {
   uint64_t queued_ns;
   const run_stop *stop;
   strand_tensor *made[BATCH_MAX_IO];          /* this run's outputs, by the leader */
-  request_state state;       /* under the lock */
-  request_state outcome;     /* DONE or ALONE: the leader's verdict, published as state */
-  bool leader;
-  pthread_cond_t wake;
+  /* State (WORD_STATE bits) and events. QUEUED -> TAKEN or LEFT under the
+   * lock; TAKEN -> DONE or ALONE by the leader alone, with release, after
+   * which the leader touches nothing of the run but the word's address. */
+  _Atomic uint32_t word;
+  request_state outcome;     /* DONE or ALONE: the leader's verdict, published in word */
+  bool leader;               /* under the lock */
 } request;
 
 struct batcher {
-  pthread_mutex_t lock;     /* guards everything below and requests' state, leader */
+  pthread_mutex_t lock;     /* guards everything below, queued runs' links and leader */
   request *head, *tail;     /* queued runs, oldest first */
   request *collecting;      /* the leader collecting, or NULL */
   int64_t collect_rows;     /* queued rows with the collecting leader's key */
@@ -208,24 +224,36 @@ static void unlink_request(struct batcher *b, request *r) {
   r->next = NULL;
 }
 
-/* Makes the oldest queued run the collecting leader, if any. */
-static void promote(struct batcher *b) {
+/* Adds an event and a state step to q's word. Release: what was written
+ * for q before is seen by its owner once it sees the word. */
+static void word_add(request *q, uint32_t step) {
+  atomic_fetch_add_explicit(&q->word, WORD_EVENT + step, memory_order_release);
+}
+
+static request_state word_state(const request *q) {
+  return (request_state)(atomic_load_explicit(&q->word, memory_order_acquire) & WORD_STATE);
+}
+
+/* Makes the oldest queued run the collecting leader, if any. Returns it, to
+ * be woken (park_wake) once the lock is released, or NULL. */
+static request *promote(struct batcher *b) {
   b->collecting = b->head;
   b->collect_rows = 0;
-  if (!b->head) return;
+  if (!b->head) return NULL;
   b->head->leader = true;
   for (request *q = b->head; q; q = q->next)
     if (same_key(q, b->head)) b->collect_rows += q->rows;
-  pthread_cond_signal(&b->head->wake);
+  word_add(b->head, 0);
+  return b->head;
 }
 
 /* Takes the leader's batch out of the queue: the leader, then runs with its
  * key, oldest first, while they fit in max_rows. Returns the first of a list
- * linked through `next`. */
+ * linked through `next`; *promoted is the new leader to wake, or NULL. */
 static request *take_batch(struct batcher *b, request *leader, uint64_t now,
-                           uint64_t *wait_ns, int64_t *rows) {
+                           uint64_t *wait_ns, int64_t *rows, request **promoted) {
   unlink_request(b, leader);
-  leader->state = REQUEST_TAKEN;
+  word_add(leader, REQUEST_TAKEN - REQUEST_QUEUED);
   request *first = leader, *last = leader;
   *rows = leader->rows;
   *wait_ns = now - leader->queued_ns;
@@ -233,7 +261,8 @@ static request *take_batch(struct batcher *b, request *leader, uint64_t now,
     next = q->next;
     if (!same_key(q, leader) || *rows + q->rows > (int64_t)b->max_rows) continue;
     unlink_request(b, q);
-    q->state = REQUEST_TAKEN;
+    /* No wake-up: a taken run only waits on. */
+    word_add(q, REQUEST_TAKEN - REQUEST_QUEUED);
     *rows += q->rows;
     *wait_ns += now - q->queued_ns;
     last->next = q;
@@ -241,7 +270,7 @@ static request *take_batch(struct batcher *b, request *leader, uint64_t now,
   }
   last->next = NULL;
   b->collecting = NULL;
-  promote(b);
+  *promoted = promote(b);
   return first;
 }
 
@@ -254,9 +283,10 @@ typedef struct watch_context {
 
 static void wake_watcher(void *context) {
   watch_context *w = context;
-  pthread_mutex_lock(&w->batcher->lock);
-  pthread_cond_signal(&w->request->wake);
-  pthread_mutex_unlock(&w->batcher->lock);
+  /* The run is alive: its owner unwatches the token, under the token's
+   * lock, which is held here, before it returns. */
+  word_add(w->request, 0);
+  park_wake(&w->request->word);
 }
 
 /* Runs the batch stacked and gives each run its outputs; sets each run's
@@ -346,15 +376,6 @@ static strand_status waiting_stopped(const request *r, uint64_t now) {
   return STRAND_OK;
 }
 
-static void wait_until(request *r, pthread_mutex_t *lock, uint64_t at_ns) {
-  if (at_ns == UINT64_MAX) {
-    pthread_cond_wait(&r->wake, lock);
-    return;
-  }
-  struct timespec ts = {(time_t)(at_ns / 1000000000u), (long)(at_ns % 1000000000u)};
-  pthread_cond_timedwait(&r->wake, lock, &ts);
-}
-
 strand_status batcher_run(strand_session *s, const run_stop *stop, const void *site,
                           const char *const *input_names, const strand_tensor *const *inputs,
                           size_t n_inputs, const char *const *output_names,
@@ -370,20 +391,15 @@ strand_status batcher_run(strand_session *s, const run_stop *stop, const void *s
   *handled = true;
   r.next = NULL;
   r.stop = stop;
-  r.state = REQUEST_QUEUED;
+  atomic_init(&r.word, REQUEST_QUEUED);
   r.leader = false;
-  pthread_condattr_t attr;
-  pthread_condattr_init(&attr);
-  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-  pthread_cond_init(&r.wake, &attr);
-  pthread_condattr_destroy(&attr);
   watch_context wc = {b, &r};
   cancel_watch watch = {wake_watcher, &wc, NULL, NULL};
   strand_cancel_token *token = (strand_cancel_token *)(uintptr_t)stop->cancel;
   if (token) cancel_token_watch(token, &watch);
 
   strand_status st = STRAND_OK;
-  request *batch = NULL;
+  request *batch = NULL, *wake = NULL;
   uint64_t wait_ns = 0;
   int64_t rows = 0;
   pthread_mutex_lock(&b->lock);
@@ -397,37 +413,53 @@ strand_status batcher_run(strand_session *s, const run_stop *stop, const void *s
     r.leader = true;
   } else if (same_key(&r, b->collecting)) {
     b->collect_rows += r.rows;
-    if (b->collect_rows >= (int64_t)b->max_rows) pthread_cond_signal(&b->collecting->wake);
-  }
-  for (;;) {
-    if (r.state != REQUEST_QUEUED) {
-      if (r.state == REQUEST_TAKEN) {
-        pthread_cond_wait(&r.wake, &b->lock);
-        continue;
-      }
-      break; /* DONE or ALONE */
+    if (b->collect_rows >= (int64_t)b->max_rows) {
+      word_add(b->collecting, 0);
+      wake = b->collecting;
     }
-    uint64_t now = strand__now_ns();
-    st = waiting_stopped(&r, now);
-    if (st) {
-      unlink_request(b, &r);
-      r.state = REQUEST_LEFT;
-      if (r.leader) promote(b);
-      else if (b->collecting && same_key(&r, b->collecting)) b->collect_rows -= r.rows;
-      break;
-    }
-    uint64_t until = stop->deadline_ns ? stop->deadline_ns : UINT64_MAX;
-    if (r.leader) {
-      uint64_t cutoff = r.queued_ns + b->delay_ns;
-      if (b->collect_rows >= (int64_t)b->max_rows || now >= cutoff) {
-        batch = take_batch(b, &r, now, &wait_ns, &rows);
-        break;
-      }
-      if (cutoff < until) until = cutoff;
-    }
-    wait_until(&r, &b->lock, until);
   }
   pthread_mutex_unlock(&b->lock);
+  if (wake) park_wake(&wake->word);
+
+  for (;;) {
+    uint32_t seen = atomic_load_explicit(&r.word, memory_order_acquire);
+    request_state state = (request_state)(seen & WORD_STATE);
+    if (state == REQUEST_DONE || state == REQUEST_ALONE) break;
+    uint64_t until = UINT64_MAX; /* once taken, the stop no longer applies */
+    if (state == REQUEST_QUEUED) {
+      bool leave = false;
+      wake = NULL;
+      pthread_mutex_lock(&b->lock);
+      if (word_state(&r) != REQUEST_QUEUED) {
+        pthread_mutex_unlock(&b->lock); /* taken since: look again */
+        continue;
+      }
+      uint64_t now = strand__now_ns();
+      st = waiting_stopped(&r, now);
+      if (st) {
+        unlink_request(b, &r);
+        word_add(&r, REQUEST_LEFT - REQUEST_QUEUED);
+        if (r.leader) wake = promote(b);
+        else if (b->collecting && same_key(&r, b->collecting)) b->collect_rows -= r.rows;
+        leave = true;
+      } else {
+        if (stop->deadline_ns) until = stop->deadline_ns;
+        if (r.leader) {
+          uint64_t cutoff = r.queued_ns + b->delay_ns;
+          if (b->collect_rows >= (int64_t)b->max_rows || now >= cutoff) {
+            batch = take_batch(b, &r, now, &wait_ns, &rows, &wake);
+            leave = true;
+          } else if (cutoff < until) {
+            until = cutoff;
+          }
+        }
+      }
+      pthread_mutex_unlock(&b->lock);
+      if (wake) park_wake(&wake->word);
+      if (leave) break;
+    }
+    park_wait(&r.word, seen, until);
+  }
 
   if (batch) {
     size_t n = 0;
@@ -437,26 +469,27 @@ strand_status batcher_run(strand_session *s, const run_stop *stop, const void *s
     atomic_fetch_add(&s->batched_rows, (uint64_t)rows);
     atomic_fetch_add(&s->batch_wait_ns, wait_ns);
     if (n == 1) {
-      r.state = REQUEST_ALONE; /* alone anyway: the unbatched path, with its stop */
+      /* Alone anyway: the unbatched path, with its stop. */
+      word_add(&r, REQUEST_ALONE - REQUEST_TAKEN);
     } else {
       run_stack(s, site, batch, rows);
-      /* Publish to the followers; after the unlock none may be touched. */
-      pthread_mutex_lock(&b->lock);
+      /* Delivered without the lock. Once a run's word says so, its owner
+       * may return: only the word's address is used after that. */
       for (request *q = batch, *next; q; q = next) {
         next = q->next;
-        q->state = q->outcome;
-        if (q != &r) pthread_cond_signal(&q->wake);
+        request_state outcome = q->outcome;
+        word_add(q, outcome - REQUEST_TAKEN);
+        if (q != &r) park_wake(&q->word);
       }
-      pthread_mutex_unlock(&b->lock);
     }
   }
   if (token) cancel_token_unwatch(token, &watch);
-  pthread_cond_destroy(&r.wake);
-  if (r.state == REQUEST_DONE) {
+  request_state outcome = word_state(&r);
+  if (outcome == REQUEST_DONE) {
     for (size_t i = 0; i < r.n_slots; i++) outputs[i] = r.made[i];
     return STRAND_OK;
   }
-  if (r.state == REQUEST_ALONE)
+  if (outcome == REQUEST_ALONE)
     return session_execute(s, stop, site, input_names, inputs, n_inputs, output_names, outputs,
                            n_outputs);
   return st;
