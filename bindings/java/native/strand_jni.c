@@ -4,7 +4,7 @@
  * Each entry point is a thin translation: Java arrays in, one or a few
  * strand.h calls, Java values or a dev.strand.StrandException out. Handles
  * travel as jlong. Lifetimes are the Java side's business: it never passes a
- * handle whose reference it has dropped (dev.strand.NativeResource counts the
+ * handle whose reference it has dropped (dev.strand.StrandObject counts the
  * calls in flight), so this file only owns the short-lived JNI references it
  * makes. Text crosses as UTF-8 byte arrays ending in NUL, never as modified
  * UTF-8, so that names and paths outside the BMP survive.
@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "strand.h"
 
@@ -30,7 +31,7 @@
 
 /* Bumped whenever the Java/native interface changes; the Java side refuses
  * a library with another value. */
-#define BINDING_ABI 3
+#define BINDING_ABI 4
 
 /* Inputs or outputs of one run held on the stack; more use the heap. */
 #define STACK_VALUES 16
@@ -357,6 +358,7 @@ static void release_kind(int kind, void *handle) {
   case STRAND_KIND_MODEL: strand_model_release(handle); break;
   case STRAND_KIND_SESSION: strand_session_release(handle); break;
   case STRAND_KIND_DISPATCHER: strand_dispatcher_release(handle); break;
+  case STRAND_KIND_CANCEL_TOKEN: strand_cancel_token_release(handle); break;
   default: break;
   }
 }
@@ -371,6 +373,7 @@ EXPORT void JNICALL Java_dev_strand_Native_retain(JNIEnv *env, jclass cls, jint 
   case STRAND_KIND_MODEL: st = strand_model_retain(h); break;
   case STRAND_KIND_SESSION: st = strand_session_retain(h); break;
   case STRAND_KIND_DISPATCHER: st = strand_dispatcher_retain(h); break;
+  case STRAND_KIND_CANCEL_TOKEN: st = strand_cancel_token_retain(h); break;
   default: break;
   }
   if (st) throw_status(env, st);
@@ -772,12 +775,21 @@ EXPORT void JNICALL Java_dev_strand_Native_modelCheckSupported(JNIEnv *env, jcla
 
 /* ---- sessions --------------------------------------------------------------------- */
 
+/* batch_delay_us arrives as the bits of a uint32_t (the Java side checked
+ * the range); dispatcher is 0 for none, else a handle the Java side holds in
+ * flight for the call (the session takes a reference of its own). */
 EXPORT jlong JNICALL Java_dev_strand_Native_sessionCreate(JNIEnv *env, jclass cls, jlong model,
-                                                          jint intra_op_threads) {
+                                                          jint intra_op_threads,
+                                                          jint batch_max_rows,
+                                                          jint batch_delay_us,
+                                                          jlong dispatcher) {
   strand_session_options options;
   memset(&options, 0, sizeof options);
   options.struct_size = sizeof options;
   options.intra_op_threads = (unsigned)intra_op_threads;
+  options.batch_max_rows = (unsigned)batch_max_rows;
+  options.batch_delay_us = (uint32_t)batch_delay_us;
+  options.dispatcher = to_pointer(dispatcher);
   strand_session *session;
   strand_status st = strand_session_create(to_pointer(model), &options, &session);
   if (st) {
@@ -804,14 +816,39 @@ EXPORT jlong JNICALL Java_dev_strand_Native_sessionModel(JNIEnv *env, jclass cls
 #define OUT_INFO (4 + STRAND_MAX_RANK)
 _Static_assert(OUT_INFO == 20, "dev.strand.Native.OUT_INFO is 20");
 
-/* The run shared by sessionRun and sessionRun1: inputs and outputs named by
+/* The options of a run from the Java side's translation: `token` 0 for
+ * none; `nanos_left` the time left before the deadline (negative: how long
+ * ago it passed), which is added to this reading of CLOCK_MONOTONIC
+ * (strand's clock; the JVM's nanoTime is never assumed to be the same
+ * clock); INT64_MAX for no deadline. A deadline that passed before boot
+ * becomes 1 ns after it (0 would mean none). */
+static void run_options(strand_run_options *o, jlong token, jlong nanos_left) {
+  memset(o, 0, sizeof *o);
+  o->struct_size = sizeof *o;
+  o->cancel = to_pointer(token);
+  if (nanos_left == INT64_MAX) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  if (nanos_left >= 0) {
+    uint64_t left = (uint64_t)nanos_left;
+    o->deadline_ns = left > UINT64_MAX - now ? UINT64_MAX : now + left;
+  } else {
+    uint64_t ago = 0u - (uint64_t)nanos_left; /* well defined for INT64_MIN too */
+    o->deadline_ns = ago < now ? now - ago : 1;
+  }
+}
+
+/* The run shared by sessionRun and sessionRun1 (and their WithOptions
+ * forms, `options` NULL for a plain run): inputs and outputs named by
  * their index in the model's lists (the Java side resolved the names once),
  * `out_idx` NULL for every output. Writes each output's description to `out`
  * (OUT_INFO longs per output, the Java side allocated them) and returns the
  * number of longs written; -1 with an exception pending on failure, when no
  * output reference is left behind. */
-static jint run_session(JNIEnv *env, strand_session *session, size_t n_in, const jint *in_idx,
-                        const jlong *in_h, size_t n_out, const jint *out_idx, jlongArray out) {
+static jint run_session(JNIEnv *env, strand_session *session, const strand_run_options *options,
+                        size_t n_in, const jint *in_idx, const jlong *in_h, size_t n_out,
+                        const jint *out_idx, jlongArray out) {
   strand_model *model;
   strand_status st = strand_session_model(session, &model);
   if (!st && !out_idx) st = strand_model_output_count(model, &n_out);
@@ -863,7 +900,13 @@ static jint run_session(JNIEnv *env, strand_session *session, size_t n_in, const
     out_names[i] = v.name;
   }
   memset(outs, 0, n_out * sizeof *outs);
-  st = strand_session_run(session, in_names, in_t, n_in, out_idx ? out_names : NULL, outs, n_out);
+  /* Plain runs keep strand_session_run's name in strand's messages. */
+  if (options)
+    st = strand_session_run_with_options(session, options, in_names, in_t, n_in,
+                                         out_idx ? out_names : NULL, outs, n_out);
+  else
+    st = strand_session_run(session, in_names, in_t, n_in, out_idx ? out_names : NULL, outs,
+                            n_out);
   if (st) goto fail;
   size_t at = 0;
   for (size_t i = 0; i < n_out; i++) {
@@ -890,16 +933,10 @@ done:
   return written;
 }
 
-/* Runs the session: inputs[i] is the value of the model's input
- * input_indices[i]; output_indices null asks for every output. Fills `out`
- * with, per output in order, { handle, dtype, byte size, rank, dims... }
- * (each handle one new reference for the caller) and returns the number of
- * longs written. */
-EXPORT jint JNICALL Java_dev_strand_Native_sessionRun(JNIEnv *env, jclass cls, jlong handle,
-                                                      jintArray input_indices,
-                                                      jlongArray input_handles,
-                                                      jintArray output_indices,
-                                                      jlongArray out) {
+/* sessionRun and sessionRunWithOptions: copies the Java arrays, then runs. */
+static jint run_arrays(JNIEnv *env, jlong handle, const strand_run_options *options,
+                       jintArray input_indices, jlongArray input_handles, jintArray output_indices,
+                       jlongArray out) {
   size_t n_in = (size_t)(*env)->GetArrayLength(env, input_indices);
   size_t n_out = output_indices ? (size_t)(*env)->GetArrayLength(env, output_indices) : 0;
   if ((size_t)(*env)->GetArrayLength(env, input_handles) != n_in) {
@@ -927,20 +964,53 @@ EXPORT jint JNICALL Java_dev_strand_Native_sessionRun(JNIEnv *env, jclass cls, j
   (*env)->GetIntArrayRegion(env, input_indices, 0, (jsize)n_in, in_idx);
   (*env)->GetLongArrayRegion(env, input_handles, 0, (jsize)n_in, in_h);
   if (output_indices) (*env)->GetIntArrayRegion(env, output_indices, 0, (jsize)n_out, out_idx);
-  jint written = run_session(env, to_pointer(handle), n_in, in_idx, in_h, n_out,
+  jint written = run_session(env, to_pointer(handle), options, n_in, in_idx, in_h, n_out,
                              output_indices ? out_idx : NULL, out);
   free(heap);
   return written;
+}
+
+/* Runs the session: inputs[i] is the value of the model's input
+ * input_indices[i]; output_indices null asks for every output. Fills `out`
+ * with, per output in order, { handle, dtype, byte size, rank, dims... }
+ * (each handle one new reference for the caller) and returns the number of
+ * longs written. */
+EXPORT jint JNICALL Java_dev_strand_Native_sessionRun(JNIEnv *env, jclass cls, jlong handle,
+                                                      jintArray input_indices,
+                                                      jlongArray input_handles,
+                                                      jintArray output_indices,
+                                                      jlongArray out) {
+  return run_arrays(env, handle, NULL, input_indices, input_handles, output_indices, out);
 }
 
 /* sessionRun for a model with one input: no arrays to read on the way in. */
 EXPORT jint JNICALL Java_dev_strand_Native_sessionRun1(JNIEnv *env, jclass cls, jlong handle,
                                                        jint input_index, jlong input,
                                                        jlongArray out) {
-  return run_session(env, to_pointer(handle), 1, &input_index, &input, 0, NULL, out);
+  return run_session(env, to_pointer(handle), NULL, 1, &input_index, &input, 0, NULL, out);
 }
 
-/* long[8]: the fields of strand_session_stats in order. */
+/* sessionRun under a cancel token (0: none) and a deadline `nanos_left`
+ * from now (see run_options). */
+EXPORT jint JNICALL Java_dev_strand_Native_sessionRunWithOptions(
+    JNIEnv *env, jclass cls, jlong handle, jintArray input_indices, jlongArray input_handles,
+    jintArray output_indices, jlongArray out, jlong token, jlong nanos_left) {
+  strand_run_options options;
+  run_options(&options, token, nanos_left);
+  return run_arrays(env, handle, &options, input_indices, input_handles, output_indices, out);
+}
+
+/* sessionRun1 with options, as sessionRunWithOptions. */
+EXPORT jint JNICALL Java_dev_strand_Native_sessionRun1WithOptions(JNIEnv *env, jclass cls,
+                                                                  jlong handle, jint input_index,
+                                                                  jlong input, jlongArray out,
+                                                                  jlong token, jlong nanos_left) {
+  strand_run_options options;
+  run_options(&options, token, nanos_left);
+  return run_session(env, to_pointer(handle), &options, 1, &input_index, &input, 0, NULL, out);
+}
+
+/* long[13]: the fields of strand_session_stats in order. */
 EXPORT jlongArray JNICALL Java_dev_strand_Native_sessionStats(JNIEnv *env, jclass cls,
                                                               jlong handle) {
   strand_session_stats s;
@@ -949,12 +1019,43 @@ EXPORT jlongArray JNICALL Java_dev_strand_Native_sessionStats(JNIEnv *env, jclas
     throw_status(env, st);
     return NULL;
   }
-  jlong v[8] = {(jlong)s.runs,          (jlong)s.runs_failed, (jlong)s.planning_runs,
-                (jlong)s.plans_cached,  (jlong)s.plans_evicted, (jlong)s.arenas,
-                (jlong)s.arena_bytes,   (jlong)s.weight_bytes};
-  jlongArray result = (*env)->NewLongArray(env, 8);
-  if (result) (*env)->SetLongArrayRegion(env, result, 0, 8, v);
+  jlong v[13] = {(jlong)s.runs,          (jlong)s.runs_failed,   (jlong)s.planning_runs,
+                 (jlong)s.plans_cached,  (jlong)s.plans_evicted, (jlong)s.arenas,
+                 (jlong)s.arena_bytes,   (jlong)s.weight_bytes,  (jlong)s.runs_canceled,
+                 (jlong)s.batches,       (jlong)s.batched_runs,  (jlong)s.batched_rows,
+                 (jlong)s.batch_wait_ns};
+  jlongArray result = (*env)->NewLongArray(env, 13);
+  if (result) (*env)->SetLongArrayRegion(env, result, 0, 13, v);
   return result;
+}
+
+/* ---- cancel tokens ---------------------------------------------------------------- */
+
+EXPORT jlong JNICALL Java_dev_strand_Native_cancelTokenCreate(JNIEnv *env, jclass cls) {
+  strand_cancel_token *token;
+  strand_status st = strand_cancel_token_create(&token);
+  if (st) {
+    throw_status(env, st);
+    return 0;
+  }
+  return to_handle(token);
+}
+
+EXPORT void JNICALL Java_dev_strand_Native_cancelTokenCancel(JNIEnv *env, jclass cls,
+                                                             jlong handle) {
+  strand_status st = strand_cancel_token_cancel(to_pointer(handle));
+  if (st) throw_status(env, st);
+}
+
+EXPORT void JNICALL Java_dev_strand_Native_cancelTokenReset(JNIEnv *env, jclass cls,
+                                                            jlong handle) {
+  strand_status st = strand_cancel_token_reset(to_pointer(handle));
+  if (st) throw_status(env, st);
+}
+
+EXPORT jboolean JNICALL Java_dev_strand_Native_cancelTokenIsCanceled(JNIEnv *env, jclass cls,
+                                                                     jlong handle) {
+  return strand_cancel_token_is_canceled(to_pointer(handle)) ? JNI_TRUE : JNI_FALSE;
 }
 
 /* ---- dispatchers ------------------------------------------------------------------ */

@@ -12,7 +12,7 @@ import java.util.List;
  */
 final class Native {
   /** Must equal BINDING_ABI in strand_jni.c. */
-  static final int ABI = 3;
+  static final int ABI = 4;
 
   static {
     NativeLoader.load();
@@ -146,7 +146,9 @@ final class Native {
   static native void modelCheckSupported(long handle);
 
   // ---- sessions
-  static native long sessionCreate(long model, int intraOpThreads);
+  /** {@code batchDelayMicros} is strand's uint32_t; {@code dispatcher} 0 for none. */
+  static native long sessionCreate(long model, int intraOpThreads, int batchMaxRows,
+      int batchDelayMicros, long dispatcher);
 
   static native long sessionModel(long handle);
 
@@ -162,7 +164,30 @@ final class Native {
   /** {@link #sessionRun} with one input and every output. */
   static native int sessionRun1(long handle, int inputIndex, long input, long[] out);
 
+  /**
+   * {@link #sessionRun} through strand_session_run_with_options: {@code token}
+   * 0 for none; {@code nanosLeft} the time left before the deadline, which
+   * the native side adds to CLOCK_MONOTONIC ({@link RunOptions#NO_LIMIT}:
+   * none; 0 or less: already passed).
+   */
+  static native int sessionRunWithOptions(long handle, int[] inputIndices, long[] inputs,
+      int[] outputIndices, long[] out, long token, long nanosLeft);
+
+  /** {@link #sessionRun1} with options, as {@link #sessionRunWithOptions}. */
+  static native int sessionRun1WithOptions(long handle, int inputIndex, long input, long[] out,
+      long token, long nanosLeft);
+
+  /** The 13 fields of strand_session_stats in order. */
   static native long[] sessionStats(long handle);
+
+  // ---- cancel tokens
+  static native long cancelTokenCreate();
+
+  static native void cancelTokenCancel(long handle);
+
+  static native void cancelTokenReset(long handle);
+
+  static native boolean cancelTokenIsCanceled(long handle);
 
   // ---- dispatchers
   static native long dispatcherCreate(byte[] name, long queueCapacity);

@@ -6,8 +6,6 @@ public enum ObjectKind {
   MODEL("Model"),
   SESSION("Session"),
   DISPATCHER("Dispatcher"),
-  /** strand's cancel tokens; the Java API does not make them yet, but
-   * memory statistics count them. */
   CANCEL_TOKEN("CancelToken");
 
   private final String className;

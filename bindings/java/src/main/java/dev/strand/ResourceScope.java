@@ -15,9 +15,9 @@ import java.util.Optional;
  * }                                            // x and r are closed here
  * }</pre>
  *
- * <p>Every {@link Tensor}, {@link Model}, {@link Session}, {@link Dispatcher}
- * and {@link Result} created on this thread while the scope is the innermost
- * open one belongs to it, as does anything {@link #register registered}. At
+ * <p>Every {@link Tensor}, {@link Model}, {@link Session}, {@link Dispatcher},
+ * {@link CancelToken} and {@link Result} created on this thread while the
+ * scope is the innermost open one belongs to it, as does anything {@link #register registered}. At
  * the end the scope closes its members in reverse order of creation, except
  * those {@link #detach detached} or {@link #moveToOuter moved} to the
  * enclosing scope. Members closed earlier simply leave the scope.

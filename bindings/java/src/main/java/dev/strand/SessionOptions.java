@@ -1,15 +1,38 @@
 package dev.strand;
 
-/** Options for {@link Session#create}; immutable, with {@code with...} copies. */
+import java.time.Duration;
+import java.util.Objects;
+
+/**
+ * Options for {@link Session#create} ({@code strand_session_options});
+ * immutable, with {@code with...} copies:
+ * <pre>{@code
+ * SessionOptions.defaults()
+ *     .withIntraOpThreads(1)
+ *     .withBatching(32, Duration.ofNanos(200_000))   // stack up to 32 rows, wait up to 200 µs
+ *     .withDispatcher(dispatcher);                   // every run on the dispatcher's thread
+ * }</pre>
+ */
 public final class SessionOptions {
-  private static final SessionOptions DEFAULTS = new SessionOptions(0);
+  /** The largest delay strand takes (its field is 32 bits of microseconds). */
+  static final long MAX_BATCH_DELAY_MICROS = 0xFFFF_FFFFL;
+
+  private static final SessionOptions DEFAULTS = new SessionOptions(0, 0, 0, null);
 
   private final int intraOpThreads;
+  private final int batchMaxRows;
+  private final long batchDelayMicros;
+  private final Dispatcher dispatcher;
 
-  private SessionOptions(int intraOpThreads) {
+  private SessionOptions(int intraOpThreads, int batchMaxRows, long batchDelayMicros,
+      Dispatcher dispatcher) {
     this.intraOpThreads = intraOpThreads;
+    this.batchMaxRows = batchMaxRows;
+    this.batchDelayMicros = batchDelayMicros;
+    this.dispatcher = dispatcher;
   }
 
+  /** One thread budget per run, no batching, no dispatcher. */
   public static SessionOptions defaults() {
     return DEFAULTS;
   }
@@ -23,15 +46,101 @@ public final class SessionOptions {
     if (threads < 0) {
       throw new IllegalArgumentException("intraOpThreads must be >= 0");
     }
-    return new SessionOptions(threads);
+    return new SessionOptions(threads, batchMaxRows, batchDelayMicros, dispatcher);
+  }
+
+  /**
+   * Dynamic batching: runs that arrive while others wait, and whose inputs
+   * differ only in their first (batch) dimension, are stacked into one run of
+   * at most {@code maxRows} rows and split back; each caller gets exactly the
+   * outputs its own run would have given, bit for bit. 0 or 1 (the default)
+   * turns batching off. It pays when many threads send small requests; see
+   * {@link Session.Stats#batches()}. Only models whose every input and output
+   * has one symbolic first dimension qualify (others run every run on its
+   * own); runs that cannot be stacked (other shapes, more rows than
+   * {@code maxRows}) run on their own at once. A run made on the session's
+   * dispatcher thread is never batched.
+   */
+  public SessionOptions withBatchMaxRows(int maxRows) {
+    if (maxRows < 0) {
+      throw new IllegalArgumentException("batchMaxRows must be >= 0");
+    }
+    return new SessionOptions(intraOpThreads, maxRows, batchDelayMicros, dispatcher);
+  }
+
+  /**
+   * The longest the first run of a batch waits for company, in microseconds
+   * (strand's unit; 0, the default, means 100 µs when batching is on), at
+   * most 2^32 - 1. A run waiting for company stops waiting at once when its
+   * {@link CancelToken} is canceled or its deadline passes.
+   */
+  public SessionOptions withBatchDelayMicros(long micros) {
+    if (micros < 0 || micros > MAX_BATCH_DELAY_MICROS) {
+      throw new IllegalArgumentException(
+          "batchDelayMicros must be within 0.." + MAX_BATCH_DELAY_MICROS + ", not " + micros);
+    }
+    return new SessionOptions(intraOpThreads, batchMaxRows, micros, dispatcher);
+  }
+
+  /**
+   * {@link #withBatchMaxRows} and {@link #withBatchDelayMicros} at once, the
+   * delay as a {@link Duration}: a positive delay below one microsecond
+   * counts as one (zero would mean strand's default of 100 µs).
+   */
+  public SessionOptions withBatching(int maxRows, Duration delay) {
+    Objects.requireNonNull(delay, "delay");
+    if (delay.isNegative()) {
+      throw new IllegalArgumentException("the batch delay must not be negative: " + delay);
+    }
+    long micros;
+    if (delay.getSeconds() > MAX_BATCH_DELAY_MICROS / 1_000_000L) {
+      micros = Long.MAX_VALUE; // refused below, with the figure
+    } else {
+      micros = delay.getSeconds() * 1_000_000L + (delay.getNano() + 999) / 1000;
+    }
+    if (micros > MAX_BATCH_DELAY_MICROS) {
+      throw new IllegalArgumentException("the batch delay must be at most "
+          + MAX_BATCH_DELAY_MICROS + " µs: " + delay);
+    }
+    return withBatchMaxRows(maxRows).withBatchDelayMicros(micros);
+  }
+
+  /**
+   * Binds the session to {@code dispatcher}: every run then executes on the
+   * dispatcher's thread while the caller blocks (a caller already on that
+   * thread runs inline), for hosts that need all work on one thread. The
+   * session keeps a native reference to the dispatcher, so the dispatcher
+   * may be closed before the session; runs after the dispatcher was
+   * {@link Dispatcher#stop stopped} fail with {@link Status#CANCELED}.
+   * {@code null} (the default) runs on the calling thread. The dispatcher
+   * must be open when the session is created.
+   */
+  public SessionOptions withDispatcher(Dispatcher dispatcher) {
+    return new SessionOptions(intraOpThreads, batchMaxRows, batchDelayMicros, dispatcher);
   }
 
   public int intraOpThreads() {
     return intraOpThreads;
   }
 
+  /** 0 or 1: batching is off. */
+  public int batchMaxRows() {
+    return batchMaxRows;
+  }
+
+  /** 0: strand's default (100 µs). */
+  public long batchDelayMicros() {
+    return batchDelayMicros;
+  }
+
+  /** The dispatcher runs execute on, or null. */
+  public Dispatcher dispatcher() {
+    return dispatcher;
+  }
+
   @Override
   public String toString() {
-    return "SessionOptions[intraOpThreads=" + intraOpThreads + "]";
+    return "SessionOptions[intraOpThreads=" + intraOpThreads + ", batchMaxRows=" + batchMaxRows
+        + ", batchDelayMicros=" + batchDelayMicros + ", dispatcher=" + dispatcher + "]";
   }
 }

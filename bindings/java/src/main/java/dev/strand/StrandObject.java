@@ -26,7 +26,7 @@ import java.lang.ref.Cleaner;
  * <p>Thread safety: every method may be called from any thread at once.
  */
 public abstract sealed class StrandObject implements AutoCloseable
-    permits Tensor, Model, Session, Dispatcher {
+    permits Tensor, Model, Session, Dispatcher, CancelToken {
   static {
     Native.init(); // configuration (leak level, limit) before the first object
   }

@@ -1,7 +1,9 @@
 package dev.strand
 
 import scala.concurrent.{ExecutionContext, Future}
+import scala.concurrent.duration.FiniteDuration
 import scala.jdk.CollectionConverters._
+import scala.jdk.DurationConverters._
 
 /**
  * The Scala 2.13 facade: a `using` scope, tensors from Scala arrays and
@@ -18,6 +20,7 @@ import scala.jdk.CollectionConverters._
  * val scores: Future[Array[Float]] =
  *   session.predictWith("input" -> Array.fill(16)(0.5f).toTensor(1, 16))(_("output").toFloatArray)
  * val y = using { _ => session.run("input" -> Seq(1f, 2f).toTensor(1, 2))("output").toFloatArray }
+ * val z = using { _ => session.runWith(RunOptions.none.within(20.millis))("input" -> x)("output") }
  * }}}
  */
 package object scaladsl {
@@ -95,6 +98,13 @@ package object scaladsl {
     /** Runs with named inputs (the caller keeps owning them); returns every output. */
     def run(inputs: (String, Tensor)*): Result = s.run(inputs.toMap.asJava)
 
+    /**
+     * Runs under `options` (a timeout, a deadline, a [[CancelToken]]); a run
+     * they stop throws [[StrandException]] with CANCELED or DEADLINE.
+     */
+    def runWith(options: RunOptions)(inputs: (String, Tensor)*): Result =
+      s.run(inputs.toMap.asJava, options)
+
     /** Runs on `ec`; the caller closes the result. */
     def predict(inputs: (String, Tensor)*)(implicit ec: ExecutionContext): Future[Result] =
       Future(s.run(inputs.toMap.asJava))
@@ -109,6 +119,17 @@ package object scaladsl {
         try f(result)
         finally result.close()
       }
+  }
+
+  implicit final class RunOptionsOps(private val o: RunOptions) extends AnyVal {
+    /** The same options with a timeout given as a Scala duration. */
+    def within(timeout: FiniteDuration): RunOptions = o.withTimeout(timeout.toJava)
+  }
+
+  implicit final class SessionOptionsOps(private val o: SessionOptions) extends AnyVal {
+    /** Dynamic batching with the delay as a Scala duration (see SessionOptions.withBatching). */
+    def batching(maxRows: Int, delay: FiniteDuration): SessionOptions =
+      o.withBatching(maxRows, delay.toJava)
   }
 
   implicit final class DispatcherOps(private val d: Dispatcher) extends AnyVal {

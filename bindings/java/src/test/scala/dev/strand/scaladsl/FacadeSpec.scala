@@ -88,6 +88,25 @@ class FacadeSpec extends AnyFunSuite with BeforeAndAfterEach {
     } finally pool.shutdown()
   }
 
+  test("run options and batching from Scala durations") {
+    assume(sessionsWork, "the native library cannot run sessions yet")
+    using { _ =>
+      val o = SessionOptions.defaults().batching(8, 1500.micros)
+      assert(o.batchMaxRows == 8 && o.batchDelayMicros == 1500)
+      val session = Model.load(model("mlp_tiny.onnx")).newSession(o)
+      val input = Tensor.readNpy(model("mlp_tiny.input.npy"))
+      val plain = session.run("input" -> input)("output").toFloatArray
+      val timed = session.runWith(RunOptions.none.within(1.minute))("input" -> input)("output").toFloatArray
+      assert(timed.toSeq == plain.toSeq)
+      val token = CancelToken.create("scala")
+      token.cancel()
+      val e = intercept[StrandException](session.runWith(RunOptions.cancel(token))("input" -> input))
+      assert(e.status == Status.CANCELED)
+      assert(e.strandMessage.contains("canceled by the run's token"), e.getMessage)
+      assert(session.stats.runsCanceled == 1)
+    }
+  }
+
   test("dispatcher apply runs on its thread") {
     using { _ =>
       val d = Dispatcher.create("strand-scala")
