@@ -22,7 +22,11 @@ static strand_status infer_same(const kernel_call *c) {
   return STRAND_OK;
 }
 
-/* Copies input 0's data into output 0 (same byte size). */
+/* Copies input 0's data into output 0 (same byte size). Identity, Dropout,
+ * Flatten, Reshape, Squeeze and Unsqueeze run this only where the session's
+ * executor cannot make output 0 a view of input 0 (runtime/plan.c,
+ * plan_node_may_view): an output handed to the caller, an input still read
+ * after a planning run's view would free it, nodes of If branches. */
 static strand_status run_copy(const kernel_call *c) {
   kernel_copy(c->threads, c->outputs[0]->data, c->inputs[0]->data,
               c->outputs[0]->count * item_size(c->outputs[0]));

@@ -9,8 +9,13 @@
  * run records every value's shape and lifetime and every node's scratch.
  * plan.c turns that record into an arena layout.
  *
+ * A node whose run would only copy its input (plan_node_may_view) gives
+ * its output the input's bytes instead when share_input finds it safe.
+ *
  * Planned run: one arena from the context, every view bound to its offset,
  * kernels run back to back; nothing is allocated but the output tensors.
+ * Nodes whose output the plan made a view of their input (plan_view) do not
+ * run: the output is bound to the input's bytes under its own dims.
  *
  * A KERNEL_SHAPED_BY_RUN kernel (If) skips infer: it shapes its outputs as
  * it runs and has them placed through kernel_call.place; it sees the run's
@@ -179,20 +184,31 @@ static void free_buffers(const graph *g, run_context *ctx) {
   }
 }
 
+/* Checks the shape infer gave output `v` and sets its count. */
+static strand_status check_output(run_call *call, int32_t v, size_t *bytes) {
+  const graph *g = call->session->graph;
+  kernel_tensor *t = &call->ctx->views[v];
+  const char *name = g->values[v].name;
+  if (!strand_dtype_size(t->dtype) || t->rank > STRAND_MAX_RANK)
+    return strand__fail(STRAND_E_INTERNAL, "output \"%s\": the kernel gave no type", name);
+  size_t count;
+  char what[300];
+  snprintf(what, sizeof what, "output \"%s\"", name);
+  strand_status st = strand__shape_check(t->dtype, t->dims, t->rank, what, &count, bytes);
+  if (st) return st == STRAND_E_INVALID_ARGUMENT ? STRAND_E_SHAPE : st;
+  t->count = count;
+  return STRAND_OK;
+}
+
 /* Checks the shape infer gave output `v` and gives it memory. */
 static strand_status place_output(run_call *call, int32_t v) {
   const graph *g = call->session->graph;
   run_context *ctx = call->ctx;
   kernel_tensor *t = &ctx->views[v];
   const char *name = g->values[v].name;
-  if (!strand_dtype_size(t->dtype) || t->rank > STRAND_MAX_RANK)
-    return strand__fail(STRAND_E_INTERNAL, "output \"%s\": the kernel gave no type", name);
-  size_t count, bytes;
-  char what[300];
-  snprintf(what, sizeof what, "output \"%s\"", name);
-  strand_status st = strand__shape_check(t->dtype, t->dims, t->rank, what, &count, &bytes);
-  if (st) return st == STRAND_E_INVALID_ARGUMENT ? STRAND_E_SHAPE : st;
-  t->count = count;
+  size_t bytes;
+  strand_status st = check_output(call, v, &bytes);
+  if (st) return st;
   t->data = executor_empty_data();
   if (ctx->value_slot[v] >= 0)
     return slot_target(call, (size_t)ctx->value_slot[v], t->dtype, t->rank, t->dims, &t->data);
@@ -220,6 +236,41 @@ static strand_status place_for_kernel(const kernel_call *c, size_t k) {
     return call->stop->watched ? executor_check_stop(call->stop, NULL, NULL) : STRAND_OK;
   const session_node *sn = &call->session->nodes[c->node - call->session->graph->nodes];
   return place_output(call, sn->outputs[k]);
+}
+
+/* For a node plan_node_may_view admits, once infer shaped its output:
+ * makes the output a view of input 0 (same bytes, its own dims) when that
+ * is safe in this run, and sets *shared. The input's bytes must stay as
+ * they are for every read of the view: no kernel writes its inputs, and
+ * they must not be freed early. A buffer is freed after its owner's last
+ * reader, so it passes to the view when this node is the input's last
+ * reader; an input without a buffer (a graph input, a constant, a view of
+ * one, an empty value) keeps its bytes for the whole run. Values in output
+ * tensors take no part: the caller's tensors own their bytes. */
+static strand_status share_input(run_call *call, const graph_node *node, const session_node *sn,
+                                 bool *shared) {
+  const graph *g = call->session->graph;
+  run_context *ctx = call->ctx;
+  int32_t in = node->inputs[0], out = sn->outputs[0];
+  *shared = false;
+  for (size_t i = 1; i < node->n_outputs; i++) /* Dropout's mask is written by its run */
+    if (sn->outputs[i] >= 0 && ctx->value_needed[sn->outputs[i]]) return STRAND_OK;
+  if (ctx->value_slot[out] >= 0 || (computed(&g->values[in]) && ctx->value_slot[in] >= 0))
+    return STRAND_OK;
+  if (ctx->buffers[in] && ctx->uses[in] != 1) return STRAND_OK;
+  size_t bytes;
+  strand_status st = check_output(call, out, &bytes);
+  if (st) return st;
+  kernel_tensor *y = &ctx->views[out];
+  const kernel_tensor *x = &ctx->views[in];
+  if (y->dtype != x->dtype || y->count != x->count) return STRAND_OK;
+  y->data = x->data;
+  ctx->buffers[out] = ctx->buffers[in];
+  ctx->buffer_sizes[out] = ctx->buffer_sizes[in];
+  ctx->buffers[in] = NULL;
+  ctx->buffer_sizes[in] = 0;
+  *shared = true;
+  return STRAND_OK;
 }
 
 /* Gives a value's memory back after its last reader ran. */
@@ -257,12 +308,13 @@ static strand_status plan_node(run_call *call, size_t k, uint32_t step) {
   kernel_call kc = {g, node, sn->params, node->n_inputs, ctx->ins, node->n_outputs, ctx->outs,
                     NULL, 0, call->threads, &scope, place_for_kernel, call};
   strand_status st = STRAND_OK;
-  bool shaped_by_run = (kernel->flags & KERNEL_SHAPED_BY_RUN) != 0;
+  bool shaped_by_run = (kernel->flags & KERNEL_SHAPED_BY_RUN) != 0, shared = false;
   if (!shaped_by_run) st = kernel->infer(&kc);
-  for (size_t i = 0; i < node->n_outputs && !st && !shaped_by_run; i++)
+  if (!st && !shaped_by_run && plan_node_may_view(s, k)) st = share_input(call, node, sn, &shared);
+  for (size_t i = shared ? 1 : 0; i < node->n_outputs && !st && !shaped_by_run; i++)
     if (ctx->outs[i]) st = place_output(call, sn->outputs[i]);
   if (st) return st;
-  size_t scratch = kernel->scratch && !shaped_by_run ? kernel->scratch(&kc) : 0;
+  size_t scratch = kernel->scratch && !shaped_by_run && !shared ? kernel->scratch(&kc) : 0;
   void *mem = NULL;
   if (scratch) {
     st = strand__alloc_aligned(scratch, SESSION_ALIGNMENT, STRAND_MEMORY_SCRATCH, &mem);
@@ -270,7 +322,7 @@ static strand_status plan_node(run_call *call, size_t k, uint32_t step) {
   }
   kc.scratch = mem ? mem : executor_empty_data();
   kc.scratch_size = scratch;
-  st = kernel->run(&kc);
+  if (!shared) st = kernel->run(&kc);
   if (mem) strand__free_aligned(mem, scratch, STRAND_MEMORY_SCRATCH);
   for (size_t i = 0; i < node->n_outputs && !st && shaped_by_run; i++)
     if (ctx->outs[i] && !ctx->outs[i]->data)
@@ -356,6 +408,10 @@ strand_status executor_run_planned(run_call *call, const plan *p) {
     t->count = pv->count;
     if (pv->place == PLAN_ARENA) t->data = pv->count ? arena + pv->offset : executor_empty_data();
   }
+  /* Roots are bound now (arena values above, inputs and constants before
+   * the run): views take their bytes. */
+  for (size_t i = 0; i < p->n_views; i++)
+    ctx->views[p->views[i].value].data = ctx->views[p->views[i].root].data;
   for (size_t k = 0; k < p->n_steps; k++) {
     const plan_step *step = &p->steps[k];
     const graph_node *node = &g->nodes[step->node];

@@ -44,7 +44,10 @@ typedef struct session_node {
 typedef enum plan_place {
   PLAN_NONE = 0,   /* not computed by this plan (not needed, or not a node output) */
   PLAN_ARENA = 1,  /* at `offset` in the arena */
-  PLAN_OUTPUT = 2  /* in the output tensor of the run's slot that asks for it */
+  PLAN_OUTPUT = 2, /* in the output tensor of the run's slot that asks for it */
+  PLAN_VIEW = 3    /* the bytes of another value under its own dims (a plan_view): its
+                      node (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout)
+                      never runs */
 } plan_place;
 
 typedef struct plan_value {
@@ -55,6 +58,16 @@ typedef struct plan_value {
   size_t count;
   size_t offset;   /* PLAN_ARENA: byte offset, a multiple of SESSION_ALIGNMENT */
 } plan_value;
+
+/* A view: `value` shares the bytes of `root`, which is no view itself: a
+ * value in the arena (whose interval the planner stretched over every read
+ * of the view), a graph input or a constant. Nothing writes `root` after
+ * its producer ran, so the bytes stay what the view's node would have
+ * copied. A value in an output tensor is never a root, and a view is never
+ * in one: tensors handed to the caller own their bytes. */
+typedef struct plan_view {
+  uint32_t value, root;
+} plan_view;
 
 typedef struct plan_step {
   uint32_t node;         /* index in graph->nodes */
@@ -70,7 +83,9 @@ typedef struct plan {
   int64_t *key;       /* see plan_key */
   size_t arena_size;
   size_t n_steps;
-  plan_step *steps;
+  plan_step *steps;   /* the nodes that run: not those whose output is a view */
+  size_t n_views;
+  plan_view *views;   /* in step order */
   plan_value *values; /* graph->n_values */
   int64_t *dims;
 } plan;
@@ -218,9 +233,16 @@ void plan_key(const strand_session *s, run_context *ctx, size_t n_slots);
 uint64_t plan_hash(const int64_t *key, size_t length);
 
 /* Builds a plan from the record of a successful planning run in `ctx`
- * (views, first/last steps, step scratch, value_needed, value_slot). */
+ * (views, first/last steps, step nodes and scratch, value_needed,
+ * value_slot). Decides which nodes become views (plan_view): once per
+ * plan, so that planned runs pay nothing for the decision. */
 strand_status plan_build(const strand_session *s, const run_context *ctx, size_t n_steps,
                          plan **out);
+/* Whether node k of s is one whose run only copies input 0 into output 0
+ * (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout), so that its
+ * output may be a view of its input. Whether it is depends on the run too:
+ * see plan.c (planned runs) and executor.c (planning runs). */
+bool plan_node_may_view(const strand_session *s, size_t k);
 void plan_retain(plan *p);
 void plan_release(plan *p);
 

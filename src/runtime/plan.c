@@ -8,6 +8,14 @@
  * overlaps no already placed interval that is alive at the same time (a
  * greedy first fit, which is close to optimal for the chains and diamonds
  * that networks are made of).
+ *
+ * Views: a node that would only copy its input into its output (Reshape,
+ * Flatten, Squeeze, Unsqueeze, Identity, Dropout without a mask) gets no
+ * step; its output is a plan_view of the input's root, and the root's
+ * interval is stretched to the last step that reads any of its views. No
+ * kernel writes its inputs (kernels_internal.h) and a view is never
+ * written, so the shared bytes hold the root's values for as long as any
+ * view of it is read.
  */
 #include "runtime/executor.h"
 
@@ -98,35 +106,105 @@ static bool computed(const graph_value *v) {
   return v->producer >= 0 && !(v->flags & GRAPH_VALUE_CONSTANT);
 }
 
+/* ---- views -------------------------------------------------------------------- */
+
+bool plan_node_may_view(const strand_session *s, size_t k) {
+  const session_node *sn = &s->nodes[k];
+  const graph_node *node = &s->graph->nodes[k];
+  const kernel_def *kernel = sn->kernel;
+  if (kernel != &kernel_Reshape && kernel != &kernel_Flatten && kernel != &kernel_Squeeze &&
+      kernel != &kernel_Unsqueeze && kernel != &kernel_Identity && kernel != &kernel_Dropout)
+    return false;
+  return node->n_inputs >= 1 && node->n_outputs >= 1 && node->inputs[0] >= 0 &&
+         sn->outputs[0] >= 0 && sn->outputs[0] != node->inputs[0];
+}
+
+/* The value the node at `step` would copy its input into, when it can
+ * share the input's bytes instead; else -1. root[] holds the roots of the
+ * values defined by earlier steps. The input's root must be a value whose
+ * bytes nothing writes after its producer: an arena value, a graph input
+ * (the caller's, read-only) or a constant. A value in an output tensor is
+ * no root and a view is never put in one: a tensor handed to the caller
+ * owns its bytes, and the run's values never live in it. */
+static int32_t view_of(const strand_session *s, const run_context *ctx, size_t step,
+                       const int32_t *root) {
+  const graph *g = s->graph;
+  size_t k = ctx->step_node[step];
+  const graph_node *node = &g->nodes[k];
+  const session_node *sn = &s->nodes[k];
+  if (!plan_node_may_view(s, k)) return -1;
+  int32_t in = node->inputs[0], out = sn->outputs[0];
+  /* Dropout's mask is written by its run. */
+  for (size_t i = 1; i < node->n_outputs; i++)
+    if (sn->outputs[i] >= 0 && ctx->value_needed[sn->outputs[i]]) return -1;
+  /* The caller receives `out`: it gets bytes of its own. */
+  if (ctx->value_slot[out] >= 0) return -1;
+  int32_t r = root[in];
+  if (computed(&g->values[r]) && ctx->value_slot[r] >= 0) return -1;
+  const kernel_tensor *x = &ctx->views[in], *y = &ctx->views[out];
+  if (x->dtype != y->dtype || x->count != y->count) return -1;
+  return out;
+}
+
+/* ---- building ------------------------------------------------------------------ */
+
 strand_status plan_build(const strand_session *s, const run_context *ctx, size_t n_steps,
                          plan **out) {
   const graph *g = s->graph;
-  size_t n_dims = 0, n_items = n_steps;
-  for (size_t v = 0; v < g->n_values; v++) {
-    if (!ctx->value_needed[v] || !computed(&g->values[v])) continue;
-    n_dims += ctx->views[v].rank;
-    n_items++;
+  size_t n_values = g->n_values;
+  /* Working memory: intervals and their orders, then per value its root and
+   * the last step its bytes are read (through any view), per step whether
+   * it makes a view. */
+  size_t n_items = n_steps;
+  for (size_t v = 0; v < n_values; v++)
+    if (ctx->value_needed[v] && computed(&g->values[v])) n_items++;
+  size_t o_order = n_items * sizeof(interval);
+  size_t o_root = o_order + 2 * n_items * sizeof(interval *);
+  size_t o_keep = o_root + n_values * sizeof(int32_t);
+  size_t o_is_view = o_keep + n_values * sizeof(uint32_t);
+  size_t work_bytes = o_is_view + n_steps * sizeof(bool);
+  unsigned char *work = NULL;
+  strand_status st = STRAND_OK;
+  if (work_bytes) st = strand__alloc(work_bytes, STRAND_MEMORY_OTHER, (void **)&work);
+  if (st) return st;
+  interval *items = (interval *)work;
+  interval **order = (interval **)(work + o_order);
+  int32_t *root = (int32_t *)(work + o_root);
+  uint32_t *keep = (uint32_t *)(work + o_keep);
+  bool *is_view = (bool *)(work + o_is_view);
+
+  for (size_t v = 0; v < n_values; v++) {
+    root[v] = (int32_t)v;
+    keep[v] = ctx->last_step[v] > ctx->first_step[v] ? ctx->last_step[v] : ctx->first_step[v];
   }
-  /* One block: header, key, steps, values, dims. */
+  size_t n_views = 0;
+  for (size_t k = 0; k < n_steps; k++) {
+    int32_t v = view_of(s, ctx, k, root);
+    is_view[k] = v >= 0;
+    if (v < 0) continue;
+    root[v] = root[g->nodes[ctx->step_node[k]].inputs[0]];
+    n_views++;
+  }
+  /* A root's bytes live until the last read of any of its views (a chain
+   * of views has one root: their reads all count). */
+  for (size_t v = 0; v < n_values; v++)
+    if (root[v] != (int32_t)v && keep[v] > keep[root[v]]) keep[root[v]] = keep[v];
+
+  size_t n_dims = 0;
+  for (size_t v = 0; v < n_values; v++)
+    if (ctx->value_needed[v] && computed(&g->values[v])) n_dims += ctx->views[v].rank;
+  /* One block: header, key, steps, views, values, dims. */
   size_t o_key = round_up(sizeof(plan));
   size_t o_steps = o_key + round_up(ctx->key_length * sizeof(int64_t));
-  size_t o_values = o_steps + round_up(n_steps * sizeof(plan_step));
-  size_t o_dims = o_values + round_up(g->n_values * sizeof(plan_value));
+  size_t o_views = o_steps + round_up((n_steps - n_views) * sizeof(plan_step));
+  size_t o_values = o_views + round_up(n_views * sizeof(plan_view));
+  size_t o_dims = o_values + round_up(n_values * sizeof(plan_value));
   size_t total = o_dims + round_up(n_dims * sizeof(int64_t));
   void *mem;
-  strand_status st = strand__alloc_aligned(total, SESSION_ALIGNMENT, STRAND_MEMORY_OTHER, &mem);
-  if (st) return st;
-  interval *items = NULL, **order = NULL;
-  size_t items_bytes = n_items * (sizeof *items + 2 * sizeof *order);
-  if (n_items) {
-    void *work;
-    st = strand__alloc(items_bytes, STRAND_MEMORY_OTHER, &work);
-    if (st) {
-      strand__free_aligned(mem, total, STRAND_MEMORY_OTHER);
-      return st;
-    }
-    items = work;
-    order = (interval **)(items + n_items);
+  st = strand__alloc_aligned(total, SESSION_ALIGNMENT, STRAND_MEMORY_OTHER, &mem);
+  if (st) {
+    if (work) strand__free(work, work_bytes, STRAND_MEMORY_OTHER);
+    return st;
   }
   memset(mem, 0, total);
   unsigned char *base = mem;
@@ -137,14 +215,22 @@ strand_status plan_build(const strand_session *s, const run_context *ctx, size_t
   p->key = (int64_t *)(base + o_key);
   memcpy(p->key, ctx->key, ctx->key_length * sizeof(int64_t));
   p->hash = plan_hash(p->key, p->key_length);
-  p->n_steps = n_steps;
+  p->n_steps = n_steps - n_views;
   p->steps = (plan_step *)(base + o_steps);
+  p->n_views = n_views;
+  p->views = (plan_view *)(base + o_views);
   p->values = (plan_value *)(base + o_values);
   p->dims = (int64_t *)(base + o_dims);
 
-  size_t n = 0, dims_at = 0;
+  /* Intervals are in the planning run's steps, views' steps included. */
+  size_t n = 0, dims_at = 0, kept = 0, viewed = 0;
   for (size_t k = 0; k < n_steps; k++) {
-    plan_step *step = &p->steps[k];
+    if (is_view[k]) {
+      int32_t v = s->nodes[ctx->step_node[k]].outputs[0];
+      p->views[viewed++] = (plan_view){(uint32_t)v, (uint32_t)root[v]};
+      continue;
+    }
+    plan_step *step = &p->steps[kept++];
     step->node = ctx->step_node[k];
     step->scratch_size = ctx->step_scratch[k];
     if (!step->scratch_size) continue;
@@ -153,7 +239,7 @@ strand_status plan_build(const strand_session *s, const run_context *ctx, size_t
     order[n] = &items[n];
     n++;
   }
-  for (size_t v = 0; v < g->n_values; v++) {
+  for (size_t v = 0; v < n_values; v++) {
     if (!ctx->value_needed[v] || !computed(&g->values[v])) continue;
     const kernel_tensor *t = &ctx->views[v];
     plan_value *pv = &p->values[v];
@@ -163,6 +249,10 @@ strand_status plan_build(const strand_session *s, const run_context *ctx, size_t
     memcpy(p->dims + dims_at, t->dims, t->rank * sizeof(int64_t));
     dims_at += t->rank;
     pv->count = t->count;
+    if (root[v] != (int32_t)v) {
+      pv->place = PLAN_VIEW;
+      continue;
+    }
     if (ctx->value_slot[v] >= 0) {
       pv->place = PLAN_OUTPUT;
       continue;
@@ -170,8 +260,7 @@ strand_status plan_build(const strand_session *s, const run_context *ctx, size_t
     pv->place = PLAN_ARENA;
     size_t bytes = t->count * strand_dtype_size(t->dtype);
     if (!bytes) continue;
-    uint32_t last = ctx->last_step[v] > ctx->first_step[v] ? ctx->last_step[v] : ctx->first_step[v];
-    items[n] = (interval){round_up(bytes), ctx->first_step[v], last, 0, &pv->offset};
+    items[n] = (interval){round_up(bytes), ctx->first_step[v], keep[v], 0, &pv->offset};
     order[n] = &items[n];
     n++;
   }
@@ -179,7 +268,7 @@ strand_status plan_build(const strand_session *s, const run_context *ctx, size_t
     p->arena_size = place_all(order, order + n_items, n);
     for (size_t i = 0; i < n; i++) *items[i].target = items[i].offset;
   }
-  if (n_items) strand__free(items, items_bytes, STRAND_MEMORY_OTHER);
+  if (work) strand__free(work, work_bytes, STRAND_MEMORY_OTHER);
   *out = p;
   return STRAND_OK;
 }
