@@ -6,6 +6,9 @@
  *  - direct 1×1 (conv_pointwise.h, AVX-512): constant W at unit strides
  *    without padding in one group; X is read in place, bias and
  *    activation are applied in registers.
+ *  - direct over few input channels (conv_direct.h, AVX-512): constant W
+ *    with at most 4 input channels in one group, 2-D, kernels up to 3×3,
+ *    column strides 1 or 2 without column dilation (a network's stem).
  *  - Winograd F(2×2, 3×3) (conv_winograd.h, AVX-512): constant finite 3×3
  *    W at unit strides and dilations in one group, 16+ channels each way.
  *  - direct depthwise: when each group has one input channel (MobileNet's
@@ -25,6 +28,7 @@
  */
 #include "kernels/kernels_internal.h"
 #include "kernels/conv_depthwise.h"
+#include "kernels/conv_direct.h"
 #include "kernels/conv_pointwise.h"
 #include "kernels/conv_winograd.h"
 
@@ -195,6 +199,10 @@ typedef struct conv_params {
    * group, packed for conv_pointwise_run; pointwise.m 0 when not. */
   conv_pointwise pointwise;
   bool pointwise_bias; /* B was given (and packed) */
+  /* Constant W over few input channels, packed for conv_direct_run;
+   * direct.m 0 when not. */
+  conv_direct direct;
+  bool direct_bias; /* B was given (and packed) */
 } conv_params;
 
 static bool accepts_conv(const strand_dtype *d, size_t n) {
@@ -255,6 +263,26 @@ static strand_status prepare_pointwise(kernel_prepare *p, conv_params *params) {
                                 (size_t)w->dims[1], &params->pointwise);
 }
 
+static strand_status prepare_direct(kernel_prepare *p, conv_params *params) {
+  const onnx_tensor *w = kernel_constant_input(p, 1), *b = kernel_constant_input(p, 2);
+  const kernel_window *win = &params->window;
+  bool has_b = p->node->n_inputs > 2 && p->node->inputs[2] >= 0;
+  if (!conv_direct_usable() || !w || w->dtype != STRAND_DTYPE_FLOAT32 || w->rank != 4 ||
+      params->group != 1 || (has_b && (!b || b->dtype != STRAND_DTYPE_FLOAT32 || b->rank != 1 ||
+                                        b->dims[0] != w->dims[0])))
+    return STRAND_OK;
+  if (w->dims[0] < 1 || w->dims[1] < 1 || w->dims[1] > CONV_DIRECT_MAX_CHANNELS ||
+      w->dims[2] < 1 || w->dims[2] > CONV_DIRECT_MAX_KERNEL || w->dims[3] < 1 ||
+      w->dims[3] > CONV_DIRECT_MAX_KERNEL)
+    return STRAND_OK;
+  if (win->n_strides == 2 && win->strides[1] != 1 && win->strides[1] != 2) return STRAND_OK;
+  if (win->n_dilations == 2 && win->dilations[1] != 1) return STRAND_OK;
+  params->direct_bias = has_b;
+  return conv_direct_prepare(p, w->data, has_b ? b->data : NULL, (size_t)w->dims[0],
+                             (size_t)w->dims[1], (size_t)w->dims[2], (size_t)w->dims[3],
+                             &params->direct);
+}
+
 /* Fewest input and output channels for the Winograd path: below, the
  * transforms cost too much next to the products. */
 #define WINOGRAD_MIN_CHANNELS 16
@@ -294,6 +322,8 @@ static strand_status prepare_conv(kernel_prepare *p, void **out) {
     return strand__fail(STRAND_E_MALFORMED_MODEL, "Conv has no attribute \"ceil_mode\"");
   st = prepare_pointwise(p, params);
   if (st || params->pointwise.m) return st;
+  st = prepare_direct(p, params);
+  if (st || params->direct.m) return st;
   st = prepare_winograd(p, params);
   if (st || params->winograd.m) return st;
   return prepare_bias_row(p, params);
@@ -377,6 +407,16 @@ static bool direct_pointwise(const kernel_call *c, const conv_shape *s) {
          pointwise(&s->geo) && p->pointwise_bias == (kernel_input(c, 2) != NULL);
 }
 
+/* True when the prepared direct weights serve this call. */
+static bool direct(const kernel_call *c, const conv_shape *s) {
+  const conv_params *p = c->params;
+  const kernel_geometry *g = &s->geo;
+  return p->direct.m && p->direct.m == s->m && p->direct.c == s->c && s->groups == 1 &&
+         g->spatial == 2 && (size_t)g->kernel[1] == p->direct.kh &&
+         (size_t)g->kernel[2] == p->direct.kw && (g->stride[2] == 1 || g->stride[2] == 2) &&
+         g->dilation[2] == 1 && p->direct_bias == (kernel_input(c, 2) != NULL);
+}
+
 /* True when the prepared Winograd weights serve this call. */
 static bool winograd(const kernel_call *c, const conv_shape *s) {
   const conv_params *p = c->params;
@@ -432,7 +472,8 @@ static size_t col_bytes(const kernel_call *c, const conv_shape *s) {
 
 static size_t scratch_conv(const kernel_call *c) {
   conv_shape s;
-  if (conv_shape_of(c, &s) || !c->outputs[0]->count || depthwise(&s) || direct_pointwise(c, &s))
+  if (conv_shape_of(c, &s) || !c->outputs[0]->count || depthwise(&s) || direct_pointwise(c, &s) ||
+      direct(c, &s))
     return 0;
   if (winograd(c, &s)) {
     conv_winograd_shape ws = winograd_shape(&s);
@@ -582,9 +623,15 @@ static strand_status run_conv(const kernel_call *c) {
   }
   if (direct_pointwise(c, &s)) {
     const conv_params *p = c->params;
-    for (size_t n = 0; n < s.n; n++)
-      conv_pointwise_run(&p->pointwise, x + n * s.c * s.in_size, s.out_size, &p->activation,
-                         y + n * s.m * s.out_size, c->threads);
+    conv_pointwise_run(&p->pointwise, x, s.n, s.out_size, &p->activation, y, c->threads);
+    return STRAND_OK;
+  }
+  if (direct(c, &s)) {
+    const conv_params *p = c->params;
+    const kernel_geometry *g = &s.geo;
+    conv_direct_shape ds = {g->in[1], g->in[2], g->out[1], g->out[2], g->stride[1], g->stride[2],
+                            g->dilation[1], g->pad_begin[1], g->pad_begin[2]};
+    conv_direct_run(&p->direct, &ds, x, s.n, &p->activation, y, c->threads);
     return STRAND_OK;
   }
   if (winograd(c, &s)) {

@@ -8,8 +8,10 @@
  *   y = act(bias + sum over kh, then kw, of w[kh][kw] * x[ih][iw])
  * with ih = oh*sh - pt + kh*dh, iw = ow*sw - pl + kw*dw, taps outside the
  * input skipped; one float accumulator per output, taps added in that
- * order, so a plane's result does not depend on which image of a batch it
- * is or how the channels are split over threads.
+ * order (AVX-512's 3×3 planes without dilation instead add three partial
+ * sums, one per kernel row: (bias + row 0) + row 1 + row 2), so a plane's
+ * result depends on its geometry and data only, not on which image of a
+ * batch it is or how the channels are split over threads.
  */
 #ifndef STRAND_KERNELS_CONV_DEPTHWISE_H
 #define STRAND_KERNELS_CONV_DEPTHWISE_H

@@ -3,7 +3,9 @@
  * a row per vector, up to four vectors in flight; every tap is one masked
  * load (column stride 1) or two masked loads and an even-lane permute
  * (stride 2), the mask leaving out columns in the padding, so edges need
- * no special case. Bias and activation are applied in registers.
+ * no special case. Bias and activation are applied in registers. A 3×3
+ * plane padded by one at unit strides whose rows do not fill whole
+ * vectors runs as one flat run of outputs across its rows instead.
  *
  * MaxPool's planes (pool.c) run here too, with the same masked loads.
  *
@@ -147,6 +149,64 @@ INLINE void plane_3x3(const conv_dw_plane *p, int64_t stride) {
   }
 }
 
+/* Lanes j of [0, 16) whose output is in a given column of rows of W,
+ * the first such lane being `first`: first, first + W, ... */
+static inline __mmask16 lanes_every(int64_t first, int64_t W) {
+  unsigned bits = 0;
+  for (int64_t j = first; j < LANES; j += W) bits |= 1u << j;
+  return (__mmask16)bits;
+}
+
+/* One tap row of plane_3x3_flat: w0·x[-1] + w1·x[0] + w2·x[1], lanes
+ * outside `rows` (and, for the side taps, `left` / `right`) read as 0. */
+INLINE __m512 tap_row(const float *x, __m512 w0, __m512 w1, __m512 w2, __mmask16 rows,
+                      __mmask16 left, __mmask16 right) {
+  __m512 t = _mm512_mul_ps(w0, _mm512_maskz_loadu_ps(rows & left, x - 1));
+  t = _mm512_fmadd_ps(w1, _mm512_maskz_loadu_ps(rows, x), t);
+  return _mm512_fmadd_ps(w2, _mm512_maskz_loadu_ps(rows & right, x + 1), t);
+}
+
+/* A 3×3 plane at unit strides without dilation, padded by one on every
+ * side (OH = H, OW = W), as one flat run of H·W outputs, 16 at a time
+ * whatever W is: a tap (kh, kw) of output i reads X at i + (kh-1)·W +
+ * (kw-1), one masked load per tap, the mask leaving out lanes whose tap
+ * row or column is in the padding. Narrow planes (7×7, 14×14) then fill
+ * whole vectors instead of one short vector per row. The sums are
+ * row_3x3's: per tap row three taps into a partial sum, added as
+ * (bias + row 0) + row 1 + row 2. */
+INLINE void plane_3x3_flat(const conv_dw_plane *p) {
+  const int64_t W = p->W, size = p->H * W;
+  const float *wp = p->w;
+  const __m512 w0 = _mm512_set1_ps(wp[0]), w1 = _mm512_set1_ps(wp[1]), w2 = _mm512_set1_ps(wp[2]),
+               w3 = _mm512_set1_ps(wp[3]), w4 = _mm512_set1_ps(wp[4]), w5 = _mm512_set1_ps(wp[5]),
+               w6 = _mm512_set1_ps(wp[6]), w7 = _mm512_set1_ps(wp[7]), w8 = _mm512_set1_ps(wp[8]);
+  const __m512 bias = _mm512_set1_ps(p->bias), lo = _mm512_set1_ps(p->lo), hi = _mm512_set1_ps(p->hi);
+  /* Read once: the stores through y could alias p for all the compiler knows. */
+  const strand__gemm_activation act = p->act;
+  const float *const in = p->x;
+  float *const out = p->y;
+  int64_t r = 0; /* the column of output i0 */
+  const int64_t step = LANES % W; /* r's advance per vector, modulo W */
+  for (int64_t i0 = 0; i0 < size; i0 += LANES) {
+    const __mmask16 inside = lanes_between(0, size - i0);
+    /* Tap row 0 reads the row above (none for row 0), row 2 the row below. */
+    const __mmask16 above = lanes_between(W - i0, LANES) & inside,
+                    below = lanes_between(0, size - W - i0) & inside;
+    /* Lane 0 is in column r: column 0 comes at lane W - r (0 when r is
+     * 0), column W - 1 at lane W - 1 - r. */
+    const __mmask16 left = (__mmask16)~lanes_every(r ? W - r : 0, W),
+                    right = (__mmask16)~lanes_every(W - 1 - r, W);
+    const float *x = in + i0;
+    const __m512 part0 = tap_row(x - W, w0, w1, w2, above, left, right),
+                 part1 = tap_row(x, w3, w4, w5, inside, left, right),
+                 part2 = tap_row(x + W, w6, w7, w8, below, left, right);
+    __m512 v = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(bias, part0), part1), part2);
+    _mm512_mask_storeu_ps(out + i0, inside, activate(v, act, lo, hi));
+    r += step;
+    if (r >= W) r -= W;
+  }
+}
+
 /* KH, KW: p's, as constants where the caller can make them so. */
 INLINE void plane(const conv_dw_plane *p, const int64_t KH, const int64_t KW, int64_t stride) {
   const __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
@@ -218,13 +278,19 @@ bool pool_max_plane_avx512(const conv_dw_plane *p) {
 }
 
 TARGET static void plane_3x3_s1(const conv_dw_plane *p) { plane_3x3(p, 1); }
+TARGET static void plane_3x3_flat_s1(const conv_dw_plane *p) { plane_3x3_flat(p); }
 TARGET static void plane_3x3_s2(const conv_dw_plane *p) { plane_3x3(p, 2); }
 TARGET static void plane_s1(const conv_dw_plane *p) { plane(p, p->KH, p->KW, 1); }
 TARGET static void plane_s2(const conv_dw_plane *p) { plane(p, p->KH, p->KW, 2); }
 
 bool conv_depthwise_plane_avx512(const conv_dw_plane *p) {
   bool three = p->KH == 3 && p->KW == 3 && p->dh == 1 && p->dw == 1;
-  if (p->sw == 1) three ? plane_3x3_s1(p) : plane_s1(p);
+  /* Padded by one on every side: the flat run, unless rows fill whole
+   * vectors anyway. */
+  bool flat = three && p->sh == 1 && p->sw == 1 && p->pt == 1 && p->pl == 1 && p->OH == p->H &&
+              p->OW == p->W && p->W % LANES != 0;
+  if (flat) plane_3x3_flat_s1(p);
+  else if (p->sw == 1) three ? plane_3x3_s1(p) : plane_s1(p);
   else if (p->sw == 2) three ? plane_3x3_s2(p) : plane_s2(p);
   else return false;
   return true;

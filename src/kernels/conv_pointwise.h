@@ -3,10 +3,12 @@
  * constant weights, with AVX-512 (conv_pointwise_avx512.c): Y = act(W·X +
  * B) computed straight from X's planes (no packing of X, no im2col, no
  * fill): W is packed once at session creation into panels of `mr` output
- * channels; each register tile holds mr channels × 32 positions, starts at
- * the bias, runs over the input channels in order and leaves through the
- * activation. Per output element the sum is bias + w0·x0 + w1·x1 + ... in
- * channel order, whatever the batch size, thread count or position.
+ * channels; each register tile holds mr channels × 32 (or 16) positions,
+ * starts at the bias, runs over the input channels in order and leaves
+ * through the activation; the few positions past a plane's last whole
+ * vector go one at a time across a panel's channels. Per output element
+ * the sum is bias + w0·x0 + w1·x1 + ... in channel order, each step one
+ * fused multiply-add, whatever the batch size, thread count or position.
  */
 #ifndef STRAND_KERNELS_CONV_POINTWISE_H
 #define STRAND_KERNELS_CONV_POINTWISE_H
@@ -26,8 +28,9 @@ bool conv_pointwise_usable(void);
 strand_status conv_pointwise_prepare(kernel_prepare *p, const float *w, const float *bias,
                                      size_t m, size_t c, conv_pointwise *out);
 
-/* y (m × size) = act(W · x (c × size) + B) for one image. */
-void conv_pointwise_run(const conv_pointwise *pw, const float *x, size_t size,
+/* y (n × m × size) = act(W · x (n × c × size) + B) for n images; each
+ * image's outputs are the same bits as when it runs alone. */
+void conv_pointwise_run(const conv_pointwise *pw, const float *x, size_t n, size_t size,
                         const kernel_activation *act, float *y, unsigned threads);
 
 #endif /* STRAND_KERNELS_CONV_POINTWISE_H */
