@@ -1040,12 +1040,13 @@ STRAND_API const char *strand_memory_category_name(strand_memory_category catego
  * atomically, but fields are read one after another, so under concurrent
  * activity they need not add up exactly.
  * What is counted is what strand holds; what the process holds follows it:
- * blocks of 1 MiB and more (tensor data, run arenas, converted weights) are
- * mapped from the system on their own and unmapped when freed, so their
- * pages leave the resident set at once instead of staying in the C
- * library's heaps (blocks of 2 MiB and more start on a huge-page boundary,
- * so the kernel may back them with huge pages). Smaller blocks come from
- * malloc. */
+ * working memory and weights in blocks of 1 MiB and more (run arenas, a
+ * planning run's values, converted weights) are mapped from the system on
+ * their own and unmapped when freed, so their pages leave the resident set
+ * at once instead of staying in the C library's heaps (blocks of 2 MiB and
+ * more start on a huge-page boundary, so the kernel may back them with huge
+ * pages). Tensor data and smaller blocks come from malloc, which reuses
+ * them from run to run without new page faults. */
 typedef struct strand_memory_stats {
   uint64_t live_bytes[STRAND_MEMORY_CATEGORY_COUNT];
   uint64_t peak_bytes[STRAND_MEMORY_CATEGORY_COUNT];

@@ -7,15 +7,18 @@
 #include <string.h>
 #include <sys/mman.h>
 
-/* Aligned blocks of at least this size bypass malloc: each is mapped and
- * unmapped whole, so its pages go back to the system when it is freed.
- * Through malloc they need not: glibc raises its mmap threshold after a
- * large free (up to 32 MiB), and from then on a planning run's values and a
- * batch's buffers are carved from its heaps and stay resident after strand
- * frees them (ResNet-18 at batch 32 kept 410 MiB resident for 240 MiB in
- * use). The choice depends on the size alone, which strand__free_aligned is
- * given too. Not under AddressSanitizer, whose malloc guards the edges of
- * every block. */
+/* Aligned blocks of at least this size, other than tensor data, bypass
+ * malloc: each is mapped and unmapped whole, so its pages go back to the
+ * system when it is freed. Through malloc they need not: glibc raises its
+ * mmap threshold after a large free (up to 32 MiB), and from then on a
+ * planning run's values are carved from its heaps and stay resident after
+ * strand frees them (ResNet-18 at batch 32 kept 410 MiB resident for
+ * 240 MiB in use). Tensor data stays with malloc: tensors come and go with
+ * every run, and mapping fresh pages each time costs page faults (a 1 MiB
+ * output cost 13 times as much to make and fill). The choice depends on
+ * the size and category alone, which strand__free_aligned is given too.
+ * Not under AddressSanitizer, whose malloc guards the edges of every
+ * block. */
 #if defined(__SANITIZE_ADDRESS__)
 #define MAP_MIN_BYTES SIZE_MAX
 #elif defined(__has_feature)
@@ -179,7 +182,7 @@ strand_status strand__alloc_aligned(size_t size, size_t alignment,
   strand_status st = strand__memory_charge(size, category);
   if (st != STRAND_OK) return st;
   void *p = NULL;
-  if (size >= MAP_MIN_BYTES) {
+  if (size >= MAP_MIN_BYTES && category != STRAND_MEMORY_TENSOR) {
     p = map_block(size, alignment);
     if (!p) return system_refused(size, category);
     *out = p;
@@ -219,7 +222,7 @@ void strand__free(void *ptr, size_t size, strand_memory_category category) {
 }
 
 void strand__free_aligned(void *ptr, size_t size, strand_memory_category category) {
-  if (ptr && size >= MAP_MIN_BYTES) {
+  if (ptr && size >= MAP_MIN_BYTES && category != STRAND_MEMORY_TENSOR) {
     munmap(ptr, size);
     strand__memory_uncharge(size, category);
     return;
