@@ -258,11 +258,15 @@ static void sweep(const strand__gemm_kernel *kern, const float *a_buf, size_t mc
   }
 }
 
+/* a_packed: A packed whole by strand__gemm_pack_a (then a, lda, trans_a and
+ * scratch are unused; B is packed). */
 static void run(const strand__gemm_kernel *kern, bool trans_a, size_t m, size_t n, size_t k,
-                float alpha, const float *a, size_t lda, const b_source *bs, float beta, float *c,
-                size_t ldc, const strand__gemm_epilogue *ep, const strand__gemm_block *block,
+                float alpha, const float *a, size_t lda, const float *a_packed,
+                const b_source *bs, float beta, float *c, size_t ldc,
+                const strand__gemm_epilogue *ep, const strand__gemm_block *block,
                 void *scratch) {
-  assert(lda >= (trans_a ? m : k) || m == 0 || k == 0);
+  assert(a_packed || lda >= (trans_a ? m : k) || m == 0 || k == 0);
+  assert(!a_packed || bs->packed);
   assert(ldc >= n || m == 0 || n == 0);
   size_t m0 = 0, m1 = m, n0 = 0, n1 = n;
   if (block) {
@@ -275,8 +279,9 @@ static void run(const strand__gemm_kernel *kern, bool trans_a, size_t m, size_t 
     return;
   }
   const size_t mr = kern->mr, nr = kern->nr;
-  float *a_buf = align_up(scratch);
-  float *b_buf = a_buf + a_block_floats(kern, m1 - m0, k);
+  float *a_buf = a_packed ? NULL : align_up(scratch);
+  float *b_buf = a_packed ? NULL : a_buf + a_block_floats(kern, m1 - m0, k);
+  assert(!a_packed || (m0 % mr == 0 && (m1 % mr == 0 || m1 == m)));
   assert(!bs->packed || n0 % nr == 0);
 
   const size_t nc_step = balanced_step(n1 - n0, kern->nc, nr);
@@ -294,7 +299,10 @@ static void run(const strand__gemm_kernel *kern, bool trans_a, size_t m, size_t 
       const strand__gemm_epilogue *ep_step = pc + kc == k ? ep : NULL;
       for (size_t ic = m0; ic < m1; ic += mc_step) {
         size_t mc = min_size(mc_step, m1 - ic);
-        pack_a(kern, trans_a, a, lda, ic, mc, pc, kc, a_buf);
+        /* Packed whole, the k block at m·pc holds its panels in row order
+         * (rows ic on at ic·kc), as pack_a lays out a block of them. */
+        if (a_packed) a_buf = (float *)a_packed + m * pc + ic * kc;
+        else pack_a(kern, trans_a, a, lda, ic, mc, pc, kc, a_buf);
         for (size_t jc = n0; jc < n1; jc += nc_step)
           sweep(kern, a_buf, mc, kc, bs->panels + jc * bs->k + pc * nr, panel_stride,
                 min_size(nc_step, n1 - jc), c + ic * ldc + jc, ldc, alpha, beta_step, ep_step,
@@ -328,7 +336,7 @@ void strand__gemm(const strand__gemm_kernel *kernel, bool trans_a, bool trans_b,
   const strand__gemm_kernel *kern = kernel ? kernel : strand__gemm_kernel_default();
   assert(ldb >= (trans_b ? k : n) || k == 0 || n == 0);
   b_source bs = {.packed = false, .trans_b = trans_b, .b = b, .ldb = ldb};
-  run(kern, trans_a, m, n, k, alpha, a, lda, &bs, beta, c, ldc, epilogue, block, scratch);
+  run(kern, trans_a, m, n, k, alpha, a, lda, NULL, &bs, beta, c, ldc, epilogue, block, scratch);
 }
 
 /* ---- packed B ------------------------------------------------------------- */
@@ -379,8 +387,45 @@ void strand__gemm_packed(bool trans_a, size_t m, float alpha, const float *a, si
   b_source bs = {.packed = true,
                  .panels = (const float *)((const char *)packed + CACHE_LINE),
                  .k = (size_t)h->k};
-  run(kern, trans_a, m, (size_t)h->n, (size_t)h->k, alpha, a, lda, &bs, beta, c, ldc, epilogue,
-      block, scratch);
+  run(kern, trans_a, m, (size_t)h->n, (size_t)h->k, alpha, a, lda, NULL, &bs, beta, c, ldc,
+      epilogue, block, scratch);
+}
+
+/* ---- packed A ------------------------------------------------------------- */
+
+void strand__gemm_pack_a(const strand__gemm_kernel *kernel, size_t m, size_t k, const float *a,
+                         size_t lda, size_t p0, size_t p1, float *packed) {
+  const strand__gemm_kernel *kern = kernel ? kernel : strand__gemm_kernel_default();
+  strand__gemm_transpose_fn *transpose = kern->transpose ? kern->transpose : transpose_portable;
+  if (p1 > k) p1 = k;
+  if (m == 0 || p0 >= p1) return;
+  const size_t kc_step = balanced_step(k, kern->kc, 8); /* as run() blocks k */
+  for (size_t pc = 0; pc < k; pc += kc_step) {
+    size_t kc = min_size(kc_step, k - pc);
+    size_t lo = p0 > pc ? p0 : pc, hi = min_size(p1, pc + kc);
+    if (lo >= hi) continue;
+    float *block = packed + m * pc;
+    /* Threads packing neighbouring ranges write disjoint floats: a
+     * transpose writes exactly its kc * out_stride floats. */
+    for (size_t q = 0; q < m; q += kern->mr) {
+      size_t rows = min_size(kern->mr, m - q);
+      transpose(a + q * lda + lo, lda, rows, hi - lo, rows, block + q * kc + (lo - pc) * rows);
+    }
+  }
+}
+
+void strand__gemm_packed_ab(size_t m, float alpha, const float *packed_a, const void *packed_b,
+                            float beta, float *c, size_t ldc,
+                            const strand__gemm_epilogue *epilogue,
+                            const strand__gemm_block *block) {
+  const packed_header *h = header_of(packed_b);
+  const strand__gemm_kernel *kern = strand__gemm_kernel_for((strand__cpu_level)h->level);
+  assert(kern && kern->nr == h->nr);
+  b_source bs = {.packed = true,
+                 .panels = (const float *)((const char *)packed_b + CACHE_LINE),
+                 .k = (size_t)h->k};
+  run(kern, false, m, (size_t)h->n, (size_t)h->k, alpha, NULL, 0, packed_a, &bs, beta, c, ldc,
+      epilogue, block, NULL);
 }
 
 /* ---- parallel split -------------------------------------------------------- */
@@ -394,8 +439,10 @@ size_t strand__gemm_useful_parts(const strand__gemm_kernel *kernel, size_t m, si
                                  size_t k, size_t max_parts) {
   const strand__gemm_kernel *kern = kernel ? kernel : strand__gemm_kernel_default();
   if (max_parts <= 1 || m == 0 || n == 0) return 1;
-  size_t tiles = (m / kern->mr + (m % kern->mr != 0)) * (n / kern->nr + (n % kern->nr != 0));
-  size_t mn, fmas;
+  size_t tiles, mn, fmas;
+  if (__builtin_mul_overflow(m / kern->mr + (m % kern->mr != 0),
+                             n / kern->nr + (n % kern->nr != 0), &tiles))
+    tiles = SIZE_MAX;
   if (__builtin_mul_overflow(m, n, &mn) || __builtin_mul_overflow(mn, k ? k : 1, &fmas))
     fmas = SIZE_MAX;
   size_t parts = fmas / MIN_FMAS_PER_PART;

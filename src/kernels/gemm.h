@@ -143,6 +143,26 @@ void strand__gemm_packed(bool trans_a, size_t m, float alpha, const float *a, si
                          const strand__gemm_epilogue *epilogue,
                          const strand__gemm_block *block, void *scratch);
 
+/* ---- packed A (rows computed ahead, e.g. by a recurrence's previous step) ---- */
+
+/* Packs columns [p0, p1) of the m×k row-major A (a[i*lda + p]; only those
+ * columns are read) into `packed` (m*k floats, any float alignment), laid
+ * out for strand__gemm_packed_ab with a packed B of `kernel` (NULL: the
+ * default). Calls for disjoint column ranges write disjoint floats, so
+ * several threads may pack their own columns of one A at once. */
+void strand__gemm_pack_a(const strand__gemm_kernel *kernel, size_t m, size_t k, const float *a,
+                         size_t lda, size_t p0, size_t p1, float *packed);
+
+/* As strand__gemm_packed (trans_a false) with every column of the m×k A
+ * already packed by strand__gemm_pack_a for packed_b's kernel; needs no
+ * scratch. A `block`'s m0 and m1 must be multiples of the kernel's mr (m1
+ * may be m), as strand__gemm_partition's are. Each element of C gets the
+ * bits strand__gemm_packed gives it. */
+void strand__gemm_packed_ab(size_t m, float alpha, const float *packed_a, const void *packed_b,
+                            float beta, float *c, size_t ldc,
+                            const strand__gemm_epilogue *epilogue,
+                            const strand__gemm_block *block);
+
 /* ---- parallelism hook ---- */
 
 /* How many parts an m×n×k product is worth splitting into, at most

@@ -188,9 +188,11 @@ static TARGET void transpose(const float *src, size_t ld, size_t rows, size_t kc
     return;
   }
   /* With one group of lanes, a whole-vector store may run past step p into
-   * step p+1, which the next store rewrites: masked stores are slow on some
-   * CPUs. The last step of all is stored masked, never past the panel. */
+   * the steps after it, which the next stores rewrite (masked stores are
+   * slow on some CPUs), as long as it ends inside the panel: the stores near
+   * the end are masked, so nothing past kc * out_stride is ever written. */
   const bool overlap = out_stride <= LANES;
+  const size_t panel = kc * out_stride;
   for (size_t g = 0; g < out_stride; g += LANES) {
     size_t group_rows = rows > g ? rows - g : 0;
     size_t lanes = out_stride - g < LANES ? out_stride - g : LANES;
@@ -212,7 +214,7 @@ static TARGET void transpose(const float *src, size_t ld, size_t rows, size_t kc
       for (size_t j = 0; j < LANES; j++) {
         if (j >= cols) break;
         float *out = dst + (p0 + j) * out_stride + g;
-        if (overlap && p0 + j + 1 < kc)
+        if (overlap && (p0 + j) * out_stride + g + LANES <= panel)
           _mm256_storeu_ps(out, r[j]); /* spills into step p+1, rewritten next */
         else
           store_part(out, lanes, store_mask, r[j]);

@@ -11,6 +11,8 @@
 #include "kernels/kernels_internal.h"
 #include "kernels/matmul_fuse.h"
 
+#include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 
 /* ---- the shared parallel GEMM ----------------------------------------------- */
@@ -30,12 +32,48 @@ size_t kernel_gemm_scratch(const strand__gemm_kernel *kernel, size_t m, size_t n
   return each * parts;
 }
 
+/* Tasks per thread of a split product with packed B: more than one, so
+ * that a helper that arrives late (asleep, or preempted on a busy machine)
+ * still takes a share rather than leaving the caller both halves. Each
+ * thread's block is cut into this many row ranges: with B packed, each
+ * range packs only its own rows of A, and with at least
+ * GEMM_CUT_MIN_TILES register tiles of rows per range, each B panel read
+ * from cache still serves several tiles. */
+#define GEMM_TASKS_PER_THREAD 2
+#define GEMM_CUT_MIN_TILES 4
+
+/* Scratch for tasks that outnumber the threads: one slot per thread (at
+ * most 64), each taken by a task while it runs. No more tasks run at once
+ * than there are threads, so a free slot is always there; take is acquire
+ * and give is release, so the next task on a slot sees the last one's
+ * writes done. */
+typedef struct scratch_slots {
+  _Atomic uint64_t busy;
+  unsigned char *base;
+  size_t each;
+} scratch_slots;
+
+#define SLOTS_MAX 64
+
+static size_t slot_take(scratch_slots *s) {
+  uint64_t busy = atomic_load_explicit(&s->busy, memory_order_relaxed);
+  for (;;) {
+    size_t i = (size_t)__builtin_ctzll(~busy);
+    if (atomic_compare_exchange_weak_explicit(&s->busy, &busy, busy | (uint64_t)1 << i,
+                                              memory_order_acquire, memory_order_relaxed))
+      return i;
+  }
+}
+
+static void slot_give(scratch_slots *s, size_t i) {
+  atomic_fetch_and_explicit(&s->busy, ~((uint64_t)1 << i), memory_order_release);
+}
+
 typedef struct gemm_job {
   const kernel_gemm *g;
   const strand__gemm_kernel *kern;
-  size_t parts;
-  unsigned char *scratch;
-  size_t each;
+  size_t parts, cuts; /* `parts` blocks, each cut into `cuts` row ranges */
+  scratch_slots slots;
 } gemm_job;
 
 static void gemm_part(const gemm_job *j, const strand__gemm_block *block, void *scratch) {
@@ -49,11 +87,20 @@ static void gemm_part(const gemm_job *j, const strand__gemm_block *block, void *
 }
 
 static void gemm_task(void *p, size_t i) {
-  const gemm_job *j = p;
+  gemm_job *j = p;
   strand__gemm_block block;
-  strand__gemm_partition(j->kern, j->g->m, j->g->n, j->parts, i, &block);
+  strand__gemm_partition(j->kern, j->g->m, j->g->n, j->parts, i / j->cuts, &block);
   if (block.m0 >= block.m1 || block.n0 >= block.n1) return;
-  gemm_part(j, &block, j->scratch + i * j->each);
+  /* Row range i % cuts of the block, in whole register tiles. */
+  const size_t mr = j->kern->mr, tiles = (block.m1 - block.m0 + mr - 1) / mr;
+  size_t m0 = block.m0 + tiles * (i % j->cuts) / j->cuts * mr;
+  size_t m1 = block.m0 + tiles * (i % j->cuts + 1) / j->cuts * mr;
+  block.m1 = m1 < block.m1 ? m1 : block.m1;
+  block.m0 = m0;
+  if (block.m0 >= block.m1) return;
+  size_t slot = slot_take(&j->slots);
+  gemm_part(j, &block, j->slots.base + slot * j->slots.each);
+  slot_give(&j->slots, slot);
 }
 
 void kernel_gemm_run(const kernel_gemm *g, unsigned threads, void *scratch, size_t scratch_size) {
@@ -62,13 +109,25 @@ void kernel_gemm_run(const kernel_gemm *g, unsigned threads, void *scratch, size
   size_t each = align64(strand__gemm_scratch_size(kern, g->m, g->n, g->k, g->packed != NULL));
   size_t parts = strand__gemm_useful_parts(kern, g->m, g->n, g->k, threads ? threads : 1);
   if (each && parts > scratch_size / each) parts = scratch_size / each;
+  if (parts > SLOTS_MAX) parts = SLOTS_MAX;
   if (parts == 0) parts = 1; /* the plan always leaves room for one */
-  gemm_job j = {g, kern, parts, scratch, each};
   if (parts == 1) {
-    gemm_part(&j, NULL, scratch);
+    gemm_part(&(gemm_job){g, kern, 1, 1, {0, scratch, each}}, NULL, scratch);
     return;
   }
-  strand__parallel_for(parts, gemm_task, &j, threads);
+  /* At most `parts` threads, each with its own scratch slot, share the
+   * tasks. */
+  strand__gemm_block first;
+  strand__gemm_partition(kern, g->m, g->n, parts, 0, &first);
+  size_t block_tiles = (first.m1 - first.m0 + kern->mr - 1) / kern->mr;
+  size_t cuts = g->packed && block_tiles >= GEMM_CUT_MIN_TILES * GEMM_TASKS_PER_THREAD &&
+                        strand__gemm_useful_parts(kern, g->m, g->n, g->k,
+                                                  parts * GEMM_TASKS_PER_THREAD) ==
+                            parts * GEMM_TASKS_PER_THREAD
+                    ? GEMM_TASKS_PER_THREAD
+                    : 1;
+  gemm_job j = {g, kern, parts, cuts, {0, scratch, each}};
+  strand__parallel_for(parts * cuts, gemm_task, &j, (unsigned)parts);
 }
 
 /* ---- Gemm ------------------------------------------------------------------------- */
@@ -308,9 +367,8 @@ typedef struct batch_job {
   kernel_tensor *out;
   const matmul_shape *s;
   size_t a_strides[STRAND_MAX_RANK], b_strides[STRAND_MAX_RANK]; /* in matrices; 0: broadcast */
-  size_t slots;
-  unsigned char *scratch;
-  size_t each;
+  size_t tasks;
+  scratch_slots slots;
   const strand__gemm_epilogue *epilogue;
 } batch_job;
 
@@ -332,12 +390,14 @@ static void batch_product(const batch_job *j, size_t batch, void *scratch, unsig
   kernel_gemm_run(&g, threads, scratch, scratch_size);
 }
 
-static void batch_task(void *p, size_t slot) {
-  const batch_job *j = p;
+static void batch_task(void *p, size_t task) {
+  batch_job *j = p;
   size_t total = j->s->batches;
-  size_t begin = total * slot / j->slots, end = total * (slot + 1) / j->slots;
+  size_t begin = total * task / j->tasks, end = total * (task + 1) / j->tasks;
+  size_t slot = slot_take(&j->slots);
   for (size_t batch = begin; batch < end; batch++)
-    batch_product(j, batch, j->scratch + slot * j->each, 1, j->each);
+    batch_product(j, batch, j->slots.base + slot * j->slots.each, 1, j->slots.each);
+  slot_give(&j->slots, slot);
 }
 
 static strand_status run_matmul(const kernel_call *c) {
@@ -357,7 +417,7 @@ static strand_status run_matmul(const kernel_call *c) {
     kernel_gemm_run(&g, c->threads, c->scratch, c->scratch_size);
     return STRAND_OK;
   }
-  batch_job j = {a, b, out, &s, {0}, {0}, 1, c->scratch, 0, epilogue};
+  batch_job j = {a, b, out, &s, {0}, {0}, 1, {0, c->scratch, 0}, epilogue};
   size_t ra = a->rank > 2 ? a->rank - 2 : 0, rb = b->rank - 2;
   size_t step_a = 1, step_b = 1;
   for (size_t i = s.batch_rank; i-- > 0;) {
@@ -369,18 +429,24 @@ static strand_status run_matmul(const kernel_call *c) {
     step_a *= (size_t)da;
     step_b *= (size_t)db;
   }
-  j.each = align64(strand__gemm_scratch_size(strand__gemm_kernel_default(), s.m, s.n, s.k, false));
+  size_t each =
+      align64(strand__gemm_scratch_size(strand__gemm_kernel_default(), s.m, s.n, s.k, false));
   size_t slots = c->threads ? c->threads : 1;
-  if (j.each && slots > c->scratch_size / j.each) slots = c->scratch_size / j.each;
+  if (each && slots > c->scratch_size / each) slots = c->scratch_size / each;
   if (slots > s.batches) slots = s.batches;
+  if (slots > SLOTS_MAX) slots = SLOTS_MAX;
   if (slots <= 1 || s.batches < c->threads) {
     /* Few batches: one product after another, each split over the threads. */
     for (size_t batch = 0; batch < s.batches; batch++)
       batch_product(&j, batch, c->scratch, c->threads, c->scratch_size);
     return STRAND_OK;
   }
-  j.slots = slots;
-  strand__parallel_for(slots, batch_task, &j, c->threads);
+  /* Whole products as tasks, a few per thread (as many as there are
+   * products, at most), each on a free scratch slot. */
+  j.slots.each = each;
+  j.tasks = slots * GEMM_TASKS_PER_THREAD * 2;
+  if (j.tasks > s.batches) j.tasks = s.batches;
+  strand__parallel_for(j.tasks, batch_task, &j, (unsigned)slots);
   return STRAND_OK;
 }
 

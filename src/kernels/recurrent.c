@@ -8,9 +8,18 @@
  * is a constant); each step then adds H_{t-1} · Rᵀ (R packed too) and
  * applies the gate equations row by row. Rows past a batch entry's
  * sequence length keep their state and write zeros to Y.
+ *
+ * The standard LSTM cell with packed W and R keeps its gate columns in
+ * blocks of hidden units (gate_col): a block's four gates sit side by side,
+ * so a thread that computes a block's columns of H_{t-1} · Rᵀ can apply
+ * that block's cell at once. A step is then one parallel task per range of
+ * blocks (product and cell together, one hand-off per step), and each
+ * thread reads only its part of R, which stays in its own L2.
  */
 #include "kernels/kernels_internal.h"
 #include "kernels/vector_math.h"
+
+#include "core/core_internal.h"
 
 #include <math.h>
 #include <string.h>
@@ -87,7 +96,19 @@ typedef struct rnn_params {
   const void *w_packed[2];         /* per direction: W_dᵀ packed, or NULL */
   const void *r_packed[2];         /* LSTM: R_dᵀ; GRU: R_d's z and r rows */
   const void *rh_packed[2];        /* GRU: R_d's h rows */
+  size_t units;                    /* > 0: gate columns in blocks of this many units */
 } rnn_params;
+
+/* The column of gate q (0..gates-1) of hidden unit i in a row of gate
+ * values: q·h + i, or with units per block u > 0, block b = i / u of width
+ * w = min(u, h - b·u) starts at column gates·b·u and holds gate q's units at
+ * [q·w, q·w + w), so each block reads as a row of a w-unit cell. */
+static size_t gate_col(size_t units, size_t gates, size_t h, size_t q, size_t i) {
+  if (!units) return q * h + i;
+  size_t block = i / units, first = block * units;
+  size_t width = h - first < units ? h - first : units;
+  return gates * first + q * width + (i - first);
+}
 
 static strand_status read_activations(kernel_prepare *p, rnn_params *params, size_t per_direction) {
   const onnx_attr *names = graph_node_attr(p->node, "activations");
@@ -121,18 +142,42 @@ static strand_status read_activations(kernel_prepare *p, rnn_params *params, siz
 }
 
 /* Packs rows [row0, row0 + rows) of constant matrix m (of `cols` columns)
- * transposed: op(B) = those rowsᵀ, cols × rows. */
+ * transposed: op(B) = those rowsᵀ, cols × rows. With units > 0 (the rows
+ * being gates × h gate rows), column gate_col(units, gates, h, q, i) of
+ * op(B) is row q·h + i of m. */
 static strand_status pack_rows(kernel_prepare *p, const float *m, size_t row0, size_t rows,
-                               size_t cols, const void **out) {
+                               size_t cols, size_t units, size_t gates, size_t h,
+                               const void **out) {
   size_t bytes;
   if (!strand__gemm_pack_b_size(NULL, cols, rows, &bytes))
     return strand__fail(STRAND_E_UNSUPPORTED, "weights of %zu×%zu are too large to pack", rows, cols);
   void *mem;
   strand_status st = kernel_alloc(p, bytes, STRAND_MEMORY_WEIGHTS, &mem);
   if (st) return st;
-  strand__gemm_pack_b(NULL, true, cols, rows, m + row0 * cols, cols, mem);
+  if (!units) {
+    strand__gemm_pack_b(NULL, true, cols, rows, m + row0 * cols, cols, mem);
+    *out = mem;
+    return STRAND_OK;
+  }
+  float *order; /* m's rows in column order */
+  st = strand__alloc(rows * cols * sizeof(float), STRAND_MEMORY_SCRATCH, (void **)&order);
+  if (st) return st;
+  for (size_t q = 0; q < gates; q++)
+    for (size_t i = 0; i < h; i++)
+      memcpy(order + gate_col(units, gates, h, q, i) * cols, m + (row0 + q * h + i) * cols,
+             cols * sizeof(float));
+  strand__gemm_pack_b(NULL, true, cols, rows, order, cols, mem);
+  strand__free(order, rows * cols * sizeof(float), STRAND_MEMORY_SCRATCH);
   *out = mem;
   return STRAND_OK;
+}
+
+/* Hidden units per block of gate columns: a whole number of 16-float
+ * vectors whose four gates span whole panels of the kernel's nr columns
+ * (so a block boundary is a valid start for a packed product). */
+static size_t block_units(void) {
+  size_t nr = strand__gemm_kernel_default()->nr;
+  return 128 % nr == 0 ? 32 : nr % 16 == 0 ? nr : 16 * nr;
 }
 
 static strand_status prepare_rnn(kernel_prepare *p, void **out, bool lstm) {
@@ -172,19 +217,30 @@ static strand_status prepare_rnn(kernel_prepare *p, void **out, bool lstm) {
   const onnx_tensor *w = kernel_constant_input(p, 1), *r = kernel_constant_input(p, 2);
   int64_t h = params->hidden;
   size_t g = params->gates;
-  if (h > 0 && w && w->dtype == STRAND_DTYPE_FLOAT32 && w->rank == 3 &&
-      w->dims[0] == (int64_t)params->directions && w->dims[1] == (int64_t)g * h && w->count)
+  bool w_ok = h > 0 && w && w->dtype == STRAND_DTYPE_FLOAT32 && w->rank == 3 &&
+              w->dims[0] == (int64_t)params->directions && w->dims[1] == (int64_t)g * h && w->count;
+  bool r_ok = h > 0 && r && r->dtype == STRAND_DTYPE_FLOAT32 && r->rank == 3 &&
+              r->dims[0] == (int64_t)params->directions && r->dims[1] == (int64_t)g * h &&
+              r->dims[2] == h;
+  /* Blocks of units for the standard cell without peepholes (input 7),
+   * whose run path reads gates through vector_math's cell only. */
+  bool peepholes = p->node->n_inputs > 7 && p->node->inputs[7] >= 0;
+  size_t units = w_ok && r_ok && params->standard_cell && !peepholes ? block_units() : 0;
+  params->units = units;
+  if (w_ok)
     for (size_t d = 0; d < params->directions && !st; d++)
       st = pack_rows(p, (const float *)w->data + d * (size_t)w->dims[1] * (size_t)w->dims[2], 0,
-                     g * (size_t)h, (size_t)w->dims[2], &params->w_packed[d]);
+                     g * (size_t)h, (size_t)w->dims[2], units, g, (size_t)h, &params->w_packed[d]);
   if (st) return st;
-  if (h > 0 && r && r->dtype == STRAND_DTYPE_FLOAT32 && r->rank == 3 &&
-      r->dims[0] == (int64_t)params->directions && r->dims[1] == (int64_t)g * h && r->dims[2] == h)
+  if (r_ok)
     for (size_t d = 0; d < params->directions && !st; d++) {
       const float *rd = (const float *)r->data + d * (size_t)(g * h * h);
       size_t first = lstm ? g : 2;
-      st = pack_rows(p, rd, 0, first * (size_t)h, (size_t)h, &params->r_packed[d]);
-      if (!st && !lstm) st = pack_rows(p, rd, 2 * (size_t)h, (size_t)h, (size_t)h, &params->rh_packed[d]);
+      st = pack_rows(p, rd, 0, first * (size_t)h, (size_t)h, units, g, (size_t)h,
+                     &params->r_packed[d]);
+      if (!st && !lstm)
+        st = pack_rows(p, rd, 2 * (size_t)h, (size_t)h, (size_t)h, 0, g, (size_t)h,
+                       &params->rh_packed[d]);
     }
   return st;
 }
@@ -275,8 +331,9 @@ static strand_status infer_rnn(const kernel_call *c) {
   return STRAND_OK;
 }
 
-/* Scratch: the input projections of all steps, H and C, a step's gate
- * products, and the GEMM's own. */
+/* Scratch: the input projections of all steps, H and C (the blocked LSTM
+ * also keeps a second H and both packed as the product's A: it reads
+ * H_{t-1} while it writes H_t), a step's gate products, and the GEMM's own. */
 typedef struct rnn_scratch {
   size_t xw, h, cell, step, gemm;
 } rnn_scratch;
@@ -284,6 +341,7 @@ typedef struct rnn_scratch {
 static size_t round64(size_t x) { return (x + 63) & ~(size_t)63; }
 
 static void scratch_layout(const kernel_call *c, const rnn_shape *s, rnn_scratch *out) {
+  const rnn_params *p = c->params;
   size_t gh = s->gates * s->hidden;
   out->xw = round64(s->seq * s->batch * gh * sizeof(float));
   out->h = round64(s->batch * s->hidden * sizeof(float));
@@ -296,7 +354,9 @@ static void scratch_layout(const kernel_call *c, const rnn_shape *s, rnn_scratch
   size_t b2 = kernel_gemm_scratch(NULL, s->batch, gh, s->hidden, false, c->threads);
   size_t m = a > b ? a : b;
   m = m > a2 ? m : a2;
-  out->gemm = m > b2 ? m : b2;
+  m = m > b2 ? m : b2;
+  if (p->units) out->cell += 3 * out->h; /* the second H, H_{t-1} and H_t packed as A */
+  out->gemm = m;
 }
 
 static size_t scratch_rnn(const kernel_call *c) {
@@ -360,6 +420,124 @@ static void recurrent_product(const rnn_run *r, size_t step, size_t m, size_t n,
   }
 }
 
+/* Tasks per thread of a blocked LSTM step when the step's product is big
+ * enough: more than one, so that a helper that arrives late (a busy
+ * machine) still takes a share. */
+#define STEP_TASKS_PER_THREAD 2
+
+/* One step of the blocked LSTM (params->units > 0): H_t and C_t from
+ * H_{t-1}, in tasks that each own a range of unit blocks, for all rows. */
+typedef struct lstm_step {
+  const rnn_run *r;
+  const void *packed;     /* R_dᵀ, columns in blocks */
+  const float *xw;        /* the input projections, columns in blocks */
+  const float *bias;      /* W_b + R_b, columns in blocks; or NULL */
+  const int32_t *lens;    /* or NULL */
+  const float *h_prev;    /* B × H */
+  float *h_next;          /* B × H; may be Y's rows of this step */
+  float *cell;            /* B × H, in place */
+  float *gates;           /* B × GH */
+  float *y;               /* Y's rows of this step (row stride y_stride), or NULL */
+  size_t y_stride;
+  size_t t, blocks, tasks;
+  const float *a_prev;    /* H_{t-1} packed as A (tasks > 1) */
+  float *a_next;          /* H_t packed as A, each task its own units */
+} lstm_step;
+
+/* The cells of unit blocks [b0, b1) for every row. */
+static void lstm_cells(const lstm_step *j, size_t b0, size_t b1) {
+  const rnn_params *p = j->r->p;
+  const rnn_shape *s = j->r->s;
+  const size_t H = s->hidden, B = s->batch, T = s->seq, GH = s->gates * H, U = p->units;
+  const size_t u0 = b0 * U, u1 = b1 * U < H ? b1 * U : H;
+  for (size_t b = 0; b < B; b++) {
+    const float *hp = j->h_prev + b * H;
+    float *hn = j->h_next + b * H, *cb = j->cell + b * H;
+    float *yb = j->y ? j->y + b * j->y_stride : NULL;
+    if (j->lens && (size_t)j->lens[b] <= j->t) {
+      if (hn != hp) memcpy(hn + u0, hp + u0, (u1 - u0) * sizeof(float));
+      if (yb) memset(yb + u0, 0, (u1 - u0) * sizeof(float));
+      continue;
+    }
+    const float *xr = j->xw + (p->batch_first ? b * T + j->t : j->t * B + b) * GH;
+    const float *gr = j->gates + b * GH;
+    for (size_t k = b0; k < b1; k++) {
+      size_t first = k * U, width = H - first < U ? H - first : U, col = 4 * first;
+      strand__vec_lstm_cell(width, xr + col, gr + col, j->bias ? j->bias + col : NULL,
+                            cb + first, hn + first);
+    }
+    if (yb && yb != hn) memcpy(yb + u0, hn + u0, (u1 - u0) * sizeof(float));
+  }
+}
+
+/* Task `task`: the gate columns of its unit blocks for every row, their
+ * cells, and those units of H_t packed for the next step. */
+static void lstm_step_task(void *ctx, size_t task) {
+  const lstm_step *j = ctx;
+  const rnn_shape *s = j->r->s;
+  const size_t U = j->r->p->units, H = s->hidden, GH = s->gates * H;
+  size_t b0 = j->blocks * task / j->tasks, b1 = j->blocks * (task + 1) / j->tasks;
+  if (b0 == b1) return;
+  size_t n1 = 4 * b1 * U < GH ? 4 * b1 * U : GH, u1 = b1 * U < H ? b1 * U : H;
+  strand__gemm_block block = {0, s->batch, 4 * b0 * U, n1};
+  strand__gemm_packed_ab(s->batch, 1.0f, j->a_prev, j->packed, 0.0f, j->gates, GH, NULL, &block);
+  lstm_cells(j, b0, b1);
+  strand__gemm_pack_a(strand__gemm_packed_kernel(j->packed), s->batch, H, j->h_next, H, b0 * U,
+                      u1, j->a_next);
+}
+
+/* Every step of one direction of the blocked LSTM; returns the buffer that
+ * holds H of the last step. h, h2, a and a2 are B × H floats each, h
+ * holding the initial state. */
+static const float *run_blocks(const rnn_run *r, size_t dir, bool backwards, const float *xw,
+                               float *h, float *h2, float *a, float *a2, float *cell,
+                               float *gates, const float *bias) {
+  const kernel_call *c = r->c;
+  const rnn_params *p = r->p;
+  const rnn_shape *s = r->s;
+  const size_t H = s->hidden, B = s->batch, T = s->seq, GH = s->gates * H;
+  const kernel_tensor *lens = kernel_input(c, 4);
+  kernel_tensor *y = kernel_output(c, 0);
+  const void *packed = p->r_packed[dir];
+  const strand__gemm_kernel *kern = strand__gemm_packed_kernel(packed);
+  size_t blocks = (H + p->units - 1) / p->units;
+  /* As many tasks as the product is worth (each repaying its hand-off),
+   * a few per thread when there is that much work. */
+  unsigned threads = c->threads ? c->threads : 1;
+  size_t tasks = strand__gemm_useful_parts(kern, B, GH, H, threads);
+  if (tasks > 1) tasks = strand__gemm_useful_parts(kern, B, GH, H, threads * STEP_TASKS_PER_THREAD);
+  if (tasks > blocks) tasks = blocks;
+  lstm_step j = {r, packed, xw, bias, lens ? (const int32_t *)lens->data : NULL, h, NULL, cell,
+                 gates, NULL, 0, 0, blocks, tasks, a, a2};
+  if (tasks > 1) strand__gemm_pack_a(kern, B, H, h, H, 0, H, a);
+  float *spare = h2;
+  for (size_t n = 0; n < T; n++) {
+    j.t = backwards ? T - 1 - n : n;
+    j.y = NULL;
+    if (y) {
+      j.y = p->batch_first ? (float *)y->data + (j.t * s->dirs + dir) * H
+                           : (float *)y->data + (j.t * s->dirs + dir) * B * H;
+      j.y_stride = p->batch_first ? T * s->dirs * H : H;
+    }
+    /* Y's rows of this step hold H_t unless a row must keep its state
+     * while Y gets zeros. */
+    j.h_next = y && !j.lens && !p->batch_first ? j.y : spare;
+    if (tasks > 1) {
+      strand__parallel_for(tasks, lstm_step_task, &j, c->threads);
+      float *swap = (float *)j.a_prev;
+      j.a_prev = j.a_next;
+      j.a_next = swap;
+    } else {
+      recurrent_product(r, n, B, GH, H, j.h_prev, packed, gates, GH);
+      lstm_cells(&j, 0, blocks);
+    }
+    const float *old = j.h_prev;
+    j.h_prev = j.h_next;
+    if (j.h_next == spare) spare = old == h ? h : old == h2 ? h2 : spare == h ? h2 : h;
+  }
+  return j.h_prev;
+}
+
 static void run_direction(const rnn_run *r, size_t dir, bool backwards, float *xw, float *h,
                           float *cell, float *step) {
   const kernel_call *c = r->c;
@@ -389,7 +567,23 @@ static void run_direction(const rnn_run *r, size_t dir, bool backwards, float *x
     }
   float *gates = step, *rh = step + round64(B * GH * sizeof(float)) / sizeof(float);
   if (p->lstm && wb) /* the standard cell adds both biases at once: rh holds their sum */
-    for (size_t i = 0; i < GH; i++) rh[i] = wb[i] + rb[i];
+    for (size_t q = 0; q < G; q++)
+      for (size_t i = 0; i < H; i++)
+        rh[gate_col(p->units, G, H, q, i)] = wb[q * H + i] + rb[q * H + i];
+  if (p->units) {
+    size_t hb = round64(B * H * sizeof(float));
+    float *h2 = (float *)((unsigned char *)cell + hb);
+    float *a = (float *)((unsigned char *)cell + 2 * hb);
+    float *a2 = (float *)((unsigned char *)cell + 3 * hb);
+    const float *last =
+        run_blocks(r, dir, backwards, xw, h, h2, a, a2, cell, gates, wb ? rh : NULL);
+    for (size_t b = 0; b < B; b++) {
+      size_t at = p->batch_first ? (b * s->dirs + dir) * H : (dir * B + b) * H;
+      if (yh) memcpy((float *)yh->data + at, last + b * H, H * sizeof(float));
+      if (yc) memcpy((float *)yc->data + at, cell + b * H, H * sizeof(float));
+    }
+    return;
+  }
   for (size_t n = 0; n < T; n++) {
     size_t t = backwards ? T - 1 - n : n;
     /* H_{t-1} · Rᵀ: all gates (LSTM) or z and r (GRU). */

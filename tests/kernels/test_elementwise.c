@@ -134,3 +134,41 @@ TEST(where_and_expand_large) {
   free(y);
   strand_threads_set_budget(0);
 }
+
+/* A transformer's residual Add (128×256 = 32768 elements, two ranges of
+ * half each on two threads) and a bias Add one row longer with b a row
+ * broadcast over it (the split falls inside a row), against the
+ * reference, on 2 and 3 threads. */
+static void check_add(const int64_t *da, size_t ra, const int64_t *db, size_t rb) {
+  kr_random r = {777};
+  size_t na = product(da, ra), nb = product(db, rb);
+  float *x = kr_floats(&r, na), *y = kr_floats(&r, nb);
+  double *want = malloc(na * sizeof *want);
+  if (!want) abort();
+  for (size_t i = 0; i < na; i++) want[i] = (double)(x[i] + y[source_index(i, da, ra, db, rb)]);
+  for (unsigned threads = 2; threads <= 3; threads++) {
+    strand_threads_set_budget(threads);
+    mb g = mb_new();
+    char text[64];
+    mb_value_info(&g, MB_GRAPH_INPUT, "a", 1, kr_dims_text(da, ra, text, sizeof text));
+    mb_value_info(&g, MB_GRAPH_INPUT, "b", 1, kr_dims_text(db, rb, text, sizeof text));
+    mb_add_node(&g, "op", "Add", "a,b", "y");
+    mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
+    mb m = mb_model(17, &g);
+    const char *names[2] = {"a", "b"};
+    float *values[2] = {x, y};
+    const int64_t *shapes[2] = {da, db};
+    size_t ranks[2] = {ra, rb};
+    strand_tensor *got = kr_run(&m, 2, names, values, shapes, ranks);
+    kr_close(got, want, NULL, na, threads == 2 ? "Add on 2 threads" : "Add on 3 threads");
+    strand_tensor_release(got);
+  }
+  strand_threads_set_budget(0);
+  free(want), free(x), free(y);
+}
+
+TEST(residual_add_at_one_grain_splits) {
+  int64_t a[2] = {128, 256}, row[1] = {257}, odd[2] = {129, 257};
+  check_add(a, 2, a, 2);
+  check_add(odd, 2, row, 1);
+}

@@ -537,3 +537,158 @@ TEST(gemm_rows_match_rows_alone) {
               return;
   }
 }
+
+/* ---- packed A ---------------------------------------------------------------- */
+
+/* A packed in column ranges (in any order, each call writing only its own
+ * floats) equals A packed whole, and strand__gemm_packed_ab gives every
+ * element of C, whole or by partition blocks, the bits
+ * strand__gemm_packed gives it. Sizes cross the register tiles (14, 6 and 4
+ * rows; the edge panels of fewer than 8 rows are where a kernel's
+ * transpose stores past its steps) and the k blocking (k > 288). */
+static bool packed_a_matches(const strand__gemm_kernel *kern, size_t m, size_t n, size_t k,
+                             size_t parts) {
+  float *a = new_matrix(m, k, k), *b = new_matrix(k, n, n), *bias = new_matrix(1, n, n);
+  float *c0 = new_matrix(m, n, n);
+  size_t bytes = 0;
+  if (!strand__gemm_pack_b_size(kern, k, n, &bytes)) abort();
+  void *pb = aligned_alloc(64, bytes);
+  strand__gemm_pack_b(kern, false, k, n, b, n, pb);
+  float *whole = malloc(m * k * sizeof(float)), *pieces[2];
+  float *want = malloc(m * n * sizeof(float)), *got = malloc(m * n * sizeof(float));
+  void *scratch = malloc(strand__gemm_scratch_size(kern, m, n, k, true) + 1);
+  if (!whole || !want || !got || !scratch) abort();
+  strand__gemm_pack_a(kern, m, k, a, k, 0, k, whole);
+  /* Odd ranges into pieces[0], the others into pieces[1], both filled with
+   * SENTINEL first: every float must be written by exactly one of them. */
+  size_t cuts[] = {0, k / 3, k / 3 + (k > 5), 2 * k / 3 + 1, k};
+  for (int s = 0; s < 2; s++) {
+    pieces[s] = malloc(m * k * sizeof(float));
+    if (!pieces[s]) abort();
+    for (size_t i = 0; i < m * k; i++) pieces[s][i] = SENTINEL;
+  }
+  for (size_t r = 4; r-- > 0;) /* last range first */
+    strand__gemm_pack_a(kern, m, k, a, k, cuts[r], cuts[r + 1], pieces[r % 2]);
+  bool ok = true;
+  for (size_t i = 0; i < m * k && ok; i++) {
+    bool in0 = pieces[0][i] != SENTINEL, in1 = pieces[1][i] != SENTINEL;
+    float v = in0 ? pieces[0][i] : pieces[1][i];
+    if (in0 == in1 || memcmp(&v, &whole[i], sizeof v) != 0) {
+      test_fail(__FILE__, __LINE__, "%s m %zu k %zu: packed float %zu written by %d ranges or "
+                "differs from the whole pack", strand__gemm_kernel_name(kern), m, k, i,
+                (int)in0 + (int)in1);
+      ok = false;
+    }
+  }
+  strand__gemm_epilogue ep = {bias, STRAND__GEMM_ACT_RELU, 0, 0};
+  const float alpha = 0.75f, beta = 0.5f;
+  memcpy(want, c0, m * n * sizeof(float));
+  memcpy(got, c0, m * n * sizeof(float));
+  strand__gemm_packed(false, m, alpha, a, k, pb, beta, want, n, &ep, NULL, scratch);
+  for (size_t part = 0; part < parts; part++) {
+    strand__gemm_block block;
+    strand__gemm_partition(kern, m, n, parts, part, &block);
+    strand__gemm_packed_ab(m, alpha, whole, pb, beta, got, n, &ep, &block);
+  }
+  if (ok && memcmp(want, got, m * n * sizeof(float)) != 0) {
+    test_fail(__FILE__, __LINE__, "%s m %zu n %zu k %zu parts %zu: packed A gives other bits",
+              strand__gemm_kernel_name(kern), m, n, k, parts);
+    ok = false;
+  }
+  free(a), free(b), free(bias), free(c0), free(pb), free(whole), free(pieces[0]);
+  free(pieces[1]), free(want), free(got), free(scratch);
+  return ok;
+}
+
+TEST(gemm_packed_a_matches_packed_b_product) {
+  load_kernels();
+  static const size_t ms[] = {1, 3, 4, 13, 14, 18, 32};
+  static const size_t ns[] = {1, 33, 129};
+  static const size_t ks[] = {1, 7, 40, 300};
+  for (int level = 0; level < STRAND__CPU_LEVEL_COUNT; level++) {
+    if (!kernels[level]) continue;
+    for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
+      for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+        for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+          if (!packed_a_matches(kernels[level], ms[mi], ns[ni], ks[ki], 1 + (mi + ki) % 3)) return;
+  }
+}
+
+/* Threads pack their own column ranges of one A into one buffer at once
+ * (the blocked LSTM's step): the result is A packed whole (and, under
+ * ThreadSanitizer, no two threads write the same float). */
+typedef struct pack_a_job {
+  const strand__gemm_kernel *kern;
+  const float *a;
+  float *packed;
+  size_t m, k, ranges;
+  int next;
+  pthread_mutex_t lock;
+} pack_a_job;
+
+static void *pack_a_worker(void *arg) {
+  pack_a_job *job = arg;
+  for (;;) {
+    pthread_mutex_lock(&job->lock);
+    size_t r = (size_t)job->next++;
+    pthread_mutex_unlock(&job->lock);
+    if (r >= job->ranges) return NULL;
+    strand__gemm_pack_a(job->kern, job->m, job->k, job->a, job->k, job->k * r / job->ranges,
+                        job->k * (r + 1) / job->ranges, job->packed);
+  }
+}
+
+TEST(gemm_packed_a_ranges_packed_by_threads) {
+  load_kernels();
+  for (int level = 0; level < STRAND__CPU_LEVEL_COUNT; level++) {
+    if (!kernels[level]) continue;
+    pack_a_job job = {.kern = kernels[level], .m = 32, .k = 300, .ranges = 9};
+    pthread_mutex_init(&job.lock, NULL);
+    float *a = new_matrix(job.m, job.k, job.k);
+    float *whole = malloc(job.m * job.k * sizeof(float));
+    job.packed = malloc(job.m * job.k * sizeof(float));
+    if (!whole || !job.packed) abort();
+    job.a = a;
+    strand__gemm_pack_a(job.kern, job.m, job.k, a, job.k, 0, job.k, whole);
+    test_run_threads(4, pack_a_worker, &job);
+    CHECK(memcmp(whole, job.packed, job.m * job.k * sizeof(float)) == 0);
+    free(a), free(whole), free(job.packed);
+    pthread_mutex_destroy(&job.lock);
+  }
+}
+
+/* Every kernel's transpose writes exactly kc * out_stride floats (the
+ * contract in gemm.h that lets threads pack neighbouring ranges of one A):
+ * nothing past the panel, whatever the rows, stride and steps, and the
+ * right values with zeros in the rows past `rows`. */
+TEST(transpose_writes_exactly_its_panel) {
+  load_kernels();
+  enum { MAXK = 41, GUARD = 64 };
+  float src[32 * MAXK];
+  for (size_t i = 0; i < sizeof src / sizeof src[0]; i++) src[i] = (float)(i + 1);
+  float *dst = malloc((32 * MAXK + GUARD) * sizeof(float));
+  REQUIRE(dst);
+  size_t bad = 0;
+  for (int level = 0; level < STRAND__CPU_LEVEL_COUNT; level++) {
+    const strand__gemm_kernel *kernel = kernels[level];
+    if (!kernel || !kernel->transpose) continue;
+    for (size_t stride = 1; stride <= 32; stride++)
+      for (size_t rows = 1; rows <= stride; rows++)
+        for (size_t kc = 1; kc <= MAXK; kc += (kc < 18 ? 1 : 7)) {
+          size_t panel = kc * stride;
+          for (size_t i = 0; i < panel + GUARD; i++) dst[i] = -1.0f;
+          kernel->transpose(src, MAXK, rows, kc, stride, dst);
+          for (size_t p = 0; p < kc; p++)
+            for (size_t r = 0; r < stride; r++)
+              bad += dst[p * stride + r] != (r < rows ? src[r * MAXK + p] : 0.0f);
+          for (size_t i = panel; i < panel + GUARD; i++) bad += dst[i] != -1.0f;
+          if (bad) {
+            fprintf(stderr, "    %s: rows %zu stride %zu kc %zu\n", kernel->name, rows, stride, kc);
+            goto done;
+          }
+        }
+  }
+done:
+  CHECK(bad == 0);
+  free(dst);
+}

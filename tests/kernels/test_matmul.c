@@ -257,3 +257,62 @@ TEST(matmul_bias_relu_fusion) {
   }
   free(a), free(b), free(c);
 }
+
+/* Splits with more tasks than threads: a packed product whose blocks are
+ * cut into row ranges (300 rows: 22 register tiles of 14), and batched
+ * products taken one head at a time, each task on a free scratch slot.
+ * Against the reference, and bit for bit whatever the thread count. */
+static strand_tensor *run_matmul_at(unsigned threads, size_t ra, const int64_t *da, float *a,
+                                    size_t rb, const int64_t *db, float *b, int b_constant) {
+  size_t nb = 1;
+  for (size_t i = 0; i < rb; i++) nb *= (size_t)db[i];
+  mb g = mb_new();
+  char text[64];
+  mb_value_info(&g, MB_GRAPH_INPUT, "a", 1, kr_dims_text(da, ra, text, sizeof text));
+  if (b_constant) mb_initializer_float(&g, "b", db, rb, b, nb);
+  else mb_value_info(&g, MB_GRAPH_INPUT, "b", 1, kr_dims_text(db, rb, text, sizeof text));
+  mb_add_node(&g, "mm", "MatMul", "a,b", "y");
+  mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
+  mb model = mb_model(17, &g);
+  const char *names[2] = {"a", "b"};
+  float *values[2] = {a, b};
+  const int64_t *shapes[2] = {da, db};
+  size_t ranks[2] = {ra, rb};
+  strand_threads_set_budget(threads);
+  strand_tensor *y = kr_run(&model, b_constant ? 1 : 2, names, values, shapes, ranks);
+  strand_threads_set_budget(0);
+  return y;
+}
+
+TEST(matmul_more_tasks_than_threads_same_bits) {
+  kr_random r = {23};
+  struct { size_t ra; int64_t da[3]; size_t rb; int64_t db[3]; int constant; } cases[] = {
+      {3, {2, 150, 96}, 2, {96, 120}, 1},   /* packed: row ranges */
+      {3, {9, 40, 24}, 3, {9, 24, 33}, 0},  /* nine heads, one task each */
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    strand_threads_set_budget(3);
+    check_matmul(cases[c].ra, cases[c].da, cases[c].rb, cases[c].db, cases[c].constant, &r);
+    strand_threads_set_budget(0);
+    size_t na = 1, nb = 1;
+    for (size_t i = 0; i < cases[c].ra; i++) na *= (size_t)cases[c].da[i];
+    for (size_t i = 0; i < cases[c].rb; i++) nb *= (size_t)cases[c].db[i];
+    float *a = kr_floats(&r, na), *b = kr_floats(&r, nb);
+    strand_tensor *one = run_matmul_at(1, cases[c].ra, cases[c].da, a, cases[c].rb, cases[c].db, b,
+                                       cases[c].constant);
+    for (unsigned threads = 2; threads <= 4 && one; threads++) {
+      strand_tensor *many = run_matmul_at(threads, cases[c].ra, cases[c].da, a, cases[c].rb,
+                                          cases[c].db, b, cases[c].constant);
+      size_t bytes = 0, bytes_many = 0;
+      void *p = NULL, *q = NULL;
+      strand_tensor_byte_size(one, &bytes);
+      if (many) strand_tensor_byte_size(many, &bytes_many);
+      if (many) strand_tensor_data(one, &p), strand_tensor_data(many, &q);
+      if (!many || bytes != bytes_many || memcmp(p, q, bytes) != 0)
+        test_fail(__FILE__, __LINE__, "case %zu: %u threads give other bits than one", c, threads);
+      strand_tensor_release(many);
+    }
+    strand_tensor_release(one);
+    free(a), free(b);
+  }
+}
