@@ -683,7 +683,9 @@ strand_status session_run_here(strand_session *s, const run_stop *stop, const vo
   run_call call = {s, NULL, 0, outputs, run_threads(s), site, stop};
   strand_status st = context_take(s, &call.ctx);
   if (st) return strand__fail_context(st, "%s", run_fn);
+  strand__pool_run_begin();
   st = run(&call, input_names, inputs, n_inputs, output_names, outputs, n_outputs);
+  strand__pool_run_end();
   unbind(&call, st != STRAND_OK);
   context_give(s, call.ctx);
   return st;

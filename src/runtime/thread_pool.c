@@ -65,6 +65,7 @@ static struct {
           .done = PTHREAD_COND_INITIALIZER};
 
 static _Atomic unsigned queue_length; /* mirrors the queue, for spinning workers */
+static _Atomic unsigned runs_active;  /* strand__pool_run_begin minus _end */
 static _Atomic unsigned budget;
 static _Atomic unsigned worker_count;
 static _Atomic bool forked_child;
@@ -298,6 +299,14 @@ static bool spin_for(_Atomic unsigned *value, bool want_zero) {
   }
 }
 
+void strand__pool_run_begin(void) {
+  atomic_fetch_add_explicit(&runs_active, 1, memory_order_relaxed);
+}
+
+void strand__pool_run_end(void) {
+  atomic_fetch_sub_explicit(&runs_active, 1, memory_order_relaxed);
+}
+
 /* ---- the queue (all under pool.lock) ---------------------------------------- */
 
 static void push(job *j) {
@@ -430,7 +439,12 @@ void strand__parallel_for(size_t n_tasks, strand__task_fn fn, void *ctx, unsigne
     run_inline(n_tasks, fn, ctx);
     return;
   }
-  unsigned helpers = current_budget() - 1;
+  unsigned budget_now = current_budget(), helpers = budget_now - 1;
+  /* Every run in progress keeps its caller's thread busy: the runs share
+   * what the budget has left, so that callers do not wait for a worker the
+   * system had to take a core from. */
+  unsigned runs = atomic_load_explicit(&runs_active, memory_order_relaxed);
+  if (runs > 1) helpers = runs < budget_now ? (budget_now - runs) / runs : 0;
   if (max_threads != 0 && max_threads - 1 < helpers) helpers = max_threads - 1;
   if (n_tasks - 1 < helpers) helpers = (unsigned)(n_tasks - 1);
   if (helpers == 0 || atomic_load_explicit(&forked_child, memory_order_relaxed)) {

@@ -5,7 +5,10 @@
  * counts the calling thread: at most B - 1 pool workers are ever busy at
  * once, whatever the number of callers, and every caller works on its own
  * call. Thirty-two callers on a budget of two therefore mean at most
- * thirty-three busy threads, never sixty-four.
+ * thirty-three busy threads, never sixty-four; and with session runs
+ * bracketed (strand__pool_run_begin), workers join a loop only while fewer
+ * runs than the budget are in progress, so that such callers mean
+ * thirty-two busy threads.
  */
 #ifndef STRAND_THREAD_POOL_H
 #define STRAND_THREAD_POOL_H
@@ -29,6 +32,13 @@ typedef void (*strand__task_fn)(void *ctx, size_t task);
  * wait for one another (all of them may run on one thread, one by one).
  * Before it runs: fn is not NULL (unless n_tasks is 0). */
 void strand__parallel_for(size_t n_tasks, strand__task_fn fn, void *ctx, unsigned max_threads);
+
+/* Bracket a session run on the calling thread. While R > 1 runs are in
+ * progress, a parallel loop takes at most (budget - R) / R workers (none
+ * once R reaches the budget): the callers already keep R cores busy. Any
+ * thread; every begin needs its end. */
+void strand__pool_run_begin(void);
+void strand__pool_run_end(void);
 
 /* The current budget (>= 1), for choosing how finely to split work. */
 unsigned strand__threads_budget(void);

@@ -396,6 +396,38 @@ TEST(idle_workers_stop_using_cpu) {
   CHECK_OK(strand_threads_set_budget(0));
 }
 
+static void note_worker(void *ctx, size_t task) {
+  cover_ctx *c = ctx;
+  atomic_fetch_add_explicit(&c->hits[task], 1, memory_order_relaxed);
+  if (strand__thread_pool_is_worker()) atomic_fetch_add_explicit(&c->hits[c->n], 1, memory_order_relaxed);
+}
+
+/* With as many session runs in progress as the budget, their loops run on
+ * their callers alone (the callers already keep every core busy); with
+ * fewer, workers still help. */
+TEST(runs_as_many_as_the_budget_take_no_workers) {
+  CHECK_OK(strand_threads_set_budget(2));
+  enum { N = 4096 };
+  _Atomic int *hits = calloc(N + 1, sizeof *hits);
+  REQUIRE(hits);
+  cover_ctx ctx = {N, hits, NULL};
+  strand__pool_run_begin();
+  strand__pool_run_begin(); /* two runs on a budget of two */
+  for (int i = 0; i < 50; i++) strand__parallel_for(N, note_worker, &ctx, 0);
+  CHECK(atomic_load(&hits[N]) == 0);
+  strand__pool_run_end();
+  int helped = 0;
+  for (int i = 0; i < 2000 && !helped; i++) { /* one run: a worker may join */
+    strand__parallel_for(N, note_worker, &ctx, 0);
+    helped = atomic_load(&hits[N]) > 0;
+  }
+  strand__pool_run_end();
+  CHECK(helped);
+  for (int t = 0; t < N; t++) CHECK(atomic_load(&hits[t]) >= 50);
+  free(hits);
+  CHECK_OK(strand_threads_set_budget(0));
+}
+
 /* ---- fork ------------------------------------------------------------------------ */
 
 static void child_task(void *ctx, size_t task) {
