@@ -53,6 +53,25 @@ strand_status kernel_alloc(kernel_prepare *p, size_t size, strand_memory_categor
   return STRAND_OK;
 }
 
+strand_status kernel_pack_panels(kernel_prepare *p, const float *w, const float *bias, size_t m,
+                                 size_t k, size_t rows, float **panels, float **panel_bias) {
+  size_t n = (m + rows - 1) / rows;
+  float *packed, *b;
+  strand_status st = kernel_alloc(p, n * rows * k * sizeof(float), STRAND_MEMORY_WEIGHTS,
+                                  (void **)&packed);
+  if (!st) st = kernel_alloc(p, n * rows * sizeof(float), STRAND_MEMORY_WEIGHTS, (void **)&b);
+  if (st) return st;
+  /* kernel_alloc's memory is zero: rows past m stay zero. */
+  for (size_t q = 0; q < n; q++)
+    for (size_t r = 0; r < rows && q * rows + r < m; r++) {
+      for (size_t t = 0; t < k; t++) packed[(q * k + t) * rows + r] = w[(q * rows + r) * k + t];
+      if (bias) b[q * rows + r] = bias[q * rows + r];
+    }
+  *panels = packed;
+  *panel_bias = b;
+  return STRAND_OK;
+}
+
 void kernel_free_blocks(kernel_block **blocks) {
   kernel_block *b = *blocks;
   while (b) {

@@ -16,18 +16,9 @@ enum { PANEL = 8 };
 strand_status conv_direct_prepare(kernel_prepare *p, const float *w, const float *bias, size_t m,
                                   size_t c, size_t kh, size_t kw, conv_direct *out) {
   memset(out, 0, sizeof *out);
-  size_t panels = (m + PANEL - 1) / PANEL, k = c * kh * kw;
   float *packed, *b;
-  strand_status st = kernel_alloc(p, panels * PANEL * k * sizeof(float), STRAND_MEMORY_WEIGHTS,
-                                  (void **)&packed);
-  if (!st) st = kernel_alloc(p, panels * PANEL * sizeof(float), STRAND_MEMORY_WEIGHTS, (void **)&b);
+  strand_status st = kernel_pack_panels(p, w, bias, m, c * kh * kw, PANEL, &packed, &b);
   if (st) return st;
-  /* kernel_alloc's memory is zero: rows past m stay zero. */
-  for (size_t q = 0; q < panels; q++)
-    for (size_t r = 0; r < PANEL && q * PANEL + r < m; r++) {
-      for (size_t t = 0; t < k; t++) packed[(q * k + t) * PANEL + r] = w[(q * PANEL + r) * k + t];
-      if (bias) b[q * PANEL + r] = bias[q * PANEL + r];
-    }
   out->m = m;
   out->c = c;
   out->kh = kh;

@@ -39,18 +39,10 @@ static size_t panel_rows(size_t m) {
 strand_status conv_pointwise_prepare(kernel_prepare *p, const float *w, const float *bias,
                                      size_t m, size_t c, conv_pointwise *out) {
   memset(out, 0, sizeof *out);
-  size_t mr = panel_rows(m), panels = (m + mr - 1) / mr;
+  size_t mr = panel_rows(m);
   float *packed, *b;
-  strand_status st = kernel_alloc(p, panels * mr * c * sizeof(float), STRAND_MEMORY_WEIGHTS,
-                                  (void **)&packed);
-  if (!st) st = kernel_alloc(p, panels * mr * sizeof(float), STRAND_MEMORY_WEIGHTS, (void **)&b);
+  strand_status st = kernel_pack_panels(p, w, bias, m, c, mr, &packed, &b);
   if (st) return st;
-  /* kernel_alloc's memory is zero: rows past m stay zero. */
-  for (size_t q = 0; q < panels; q++)
-    for (size_t r = 0; r < mr && q * mr + r < m; r++) {
-      for (size_t k = 0; k < c; k++) packed[(q * c + k) * mr + r] = w[(q * mr + r) * c + k];
-      if (bias) b[q * mr + r] = bias[q * mr + r];
-    }
   out->m = m;
   out->c = c;
   out->mr = mr;

@@ -126,6 +126,14 @@ typedef struct kernel_prepare {
  * and freed with it. */
 strand_status kernel_alloc(kernel_prepare *p, size_t size, strand_memory_category category,
                            void **out);
+
+/* Weights w [m][k] (row-major) repacked for kernels that compute `rows`
+ * outputs at once: panel q holds rows q*rows .. q*rows + rows - 1, with
+ * element t of row r at (q*k + t)*rows + r; rows past m are zero. The bias
+ * (NULL: zero) is copied into as many floats. Both from kernel_alloc, in
+ * the weights category. */
+strand_status kernel_pack_panels(kernel_prepare *p, const float *w, const float *bias, size_t m,
+                                 size_t k, size_t rows, float **panels, float **panel_bias);
 /* The values of `g` that the subgraphs of `node` (a node of g) read, at any
  * depth, without repeats, into memory from kernel_alloc; *reads NULL and
  * *n 0 when none. An executor counts them as inputs of the node. */

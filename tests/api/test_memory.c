@@ -111,7 +111,6 @@ static long resident_bytes(void) {
   }
   return resident * sysconf(_SC_PAGESIZE);
 }
-#endif
 
 /* x [rows, 1024] -> `nodes` Neg nodes -> Shape -> y: big values inside,
  * a small output. */
@@ -130,6 +129,7 @@ static strand_session *neg_chain(int nodes) {
   mb m = mb_model(17, &g);
   return session_from(&m);
 }
+#endif
 
 /* A session's working memory (the planning run's values, the arenas)
  * leaves the process's resident set when the session is released, even

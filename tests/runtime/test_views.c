@@ -76,6 +76,12 @@ static int32_t root_of(const strand_session *s, const char *name) {
   return -1;
 }
 
+/* A session for the graph `g` (consumed) as an opset-17 model. */
+static strand_session *session_of(mb *g) {
+  mb m = mb_model(17, g);
+  return session_from(&m);
+}
+
 static void reshape_node(mb *g, const char *name, const char *in, const char *shape_name,
                          const int64_t *shape, size_t rank, const char *out) {
   mb_initializer_int64(g, shape_name, (int64_t[]){(int64_t)rank}, 1, shape, rank);
@@ -158,8 +164,7 @@ TEST(a_view_equals_the_copy) {
   mb_add_node(&g, "neg2", "Neg", "r", "z");
   mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
   mb_value_info(&g, MB_GRAPH_OUTPUT, "z", 1, NULL);
-  mb m = mb_model(17, &g);
-  strand_session *s = session_from(&m);
+  strand_session *s = session_of(&g);
   REQUIRE(s);
   strand_tensor *x = make_input((int64_t[]){2, 3, 4}, 3, 1);
   REQUIRE(x);
@@ -208,8 +213,7 @@ TEST(a_chain_of_views_has_one_root) {
   mb_add_node(&g, "dropout", "Dropout", "q", "d");
   mb_add_node(&g, "neg2", "Neg", "d", "y");
   mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
-  mb m = mb_model(17, &g);
-  strand_session *s = session_from(&m);
+  strand_session *s = session_of(&g);
   REQUIRE(s);
   strand_tensor *x = make_input((int64_t[]){3, 4}, 2, 2);
   REQUIRE(x);
@@ -265,8 +269,7 @@ TEST(views_of_inputs_and_constants) {
   mb_add_node(&g, "neg", "Neg", "r", "nr");
   mb_add_node(&g, "add", "Add", "nr,c", "y");
   mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
-  mb m = mb_model(17, &g);
-  strand_session *s = session_from(&m);
+  strand_session *s = session_of(&g);
   REQUIRE(s);
   _Alignas(64) unsigned char raw[12 * sizeof(float) + 64];
   for (int misaligned = 0; misaligned < 2; misaligned++) {
@@ -318,8 +321,7 @@ TEST(outputs_own_their_bytes) {
   mb_value_info(&g, MB_GRAPH_OUTPUT, "z", 1, NULL);
   mb_value_info(&g, MB_GRAPH_OUTPUT, "a", 1, NULL);
   mb_value_info(&g, MB_GRAPH_OUTPUT, "ix", 1, NULL);
-  mb m = mb_model(17, &g);
-  strand_session *s = session_from(&m);
+  strand_session *s = session_of(&g);
   REQUIRE(s);
   static const char *const all[] = {"y", "z", "a", "ix"}, *const some[] = {"y", "z"};
   for (int with_a = 0; with_a < 2; with_a++) {
@@ -388,8 +390,7 @@ TEST(a_value_read_by_a_view_and_a_later_node) {
   mb_add_node(&g, "reshape_b", "Reshape", "b,shape", "b2");
   mb_add_node(&g, "add", "Add", "c,b2", "y");
   mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
-  mb m = mb_model(17, &g);
-  strand_session *s = session_from(&m);
+  strand_session *s = session_of(&g);
   REQUIRE(s);
   strand_tensor *x = make_input((int64_t[]){3, 4}, 2, 5);
   REQUIRE(x);
@@ -431,8 +432,7 @@ TEST(the_arena_keeps_bytes_a_view_still_reads) {
   mb_add_node(&g, "reshape_d", "Reshape", "d,shape", "d3");
   mb_add_node(&g, "add", "Add", "v,d3", "y");
   mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
-  mb m = mb_model(17, &g);
-  strand_session *s = session_from(&m);
+  strand_session *s = session_of(&g);
   REQUIRE(s);
   for (int64_t batch = 1; batch <= 4; batch += 3) {
     strand_tensor *x = make_input((int64_t[]){batch, 64}, 2, 6);
@@ -487,8 +487,7 @@ TEST(views_shrink_the_arena) {
   }
   mb_add_node(&g, NULL, "Abs", in, "y");
   mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
-  mb m = mb_model(17, &g);
-  strand_session *s = session_from(&m);
+  strand_session *s = session_of(&g);
   REQUIRE(s);
   strand_tensor *x = make_input((int64_t[]){4, 64}, 2, 7), *y = NULL;
   REQUIRE(x);
@@ -587,8 +586,7 @@ TEST(planning_runs_share_too) {
   mb_add_node(&g, "reshape", "Reshape", "a,shape", "r");
   mb_add_node(&g, "neg2", "Neg", "r", "y");
   mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
-  mb m = mb_model(17, &g);
-  strand_session *s = session_from(&m);
+  strand_session *s = session_of(&g);
   REQUIRE(s);
   CHECK(!s->cacheable);
   strand_tensor *x = make_input((int64_t[]){N}, 1, 8), *shape = NULL;
@@ -650,8 +648,7 @@ TEST(views_read_by_subgraphs) {
   mb_msg(&g, MB_GRAPH_NODE, &n);
   mb_add_node(&g, "add", "Add", "b,r", "y");
   mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
-  mb m = mb_model(17, &g);
-  strand_session *s = session_from(&m);
+  strand_session *s = session_of(&g);
   REQUIRE(s);
   strand_tensor *x = make_input((int64_t[]){4, 3}, 2, 9), *cond = NULL;
   REQUIRE(x);
@@ -694,8 +691,7 @@ TEST(a_failing_run_after_views) {
   mb_add_node(&g, "bad", "Reshape", "r,shape", "q");
   mb_add_node(&g, "neg2", "Neg", "q", "y");
   mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
-  mb m = mb_model(17, &g);
-  strand_session *s = session_from(&m);
+  strand_session *s = session_of(&g);
   REQUIRE(s);
   strand_tensor *x = make_input((int64_t[]){6}, 1, 10), *shape = NULL;
   REQUIRE(x);
