@@ -11,6 +11,7 @@
  * of 1 to 3 images on 1 and 3 threads, each activation; and each image of
  * a batch must come out with the same bits as when it runs alone.
  */
+#include "kernel_runner.h"
 #include "test.h"
 
 #include "kernels/conv_direct.h"
@@ -22,23 +23,9 @@
 
 #define SENTINEL 4321.0f
 
-static uint32_t rng = 5;
+static kr_random rng = {5};
 
-static uint32_t next(void) {
-  rng = rng * 1664525u + 1013904223u;
-  return rng >> 8;
-}
-
-static float random_float(void) { return (float)(next() & 0xffff) / 32768.0f - 1.0f; }
-
-static int64_t random_int(int64_t lo, int64_t hi) { return lo + (int64_t)(next() % (uint32_t)(hi - lo + 1)); }
-
-static float *floats(size_t n) {
-  float *p = malloc((n ? n : 1) * sizeof *p);
-  if (!p) abort();
-  for (size_t i = 0; i < n; i++) p[i] = random_float();
-  return p;
-}
+static int64_t random_int(int64_t lo, int64_t hi) { return kr_int(&rng, (int)lo, (int)hi); }
 
 static float activate(float v, const kernel_activation *act) {
   if (act->kind == STRAND__GEMM_ACT_RELU) return v < 0 ? 0.0f : v;
@@ -49,7 +36,8 @@ static float activate(float v, const kernel_activation *act) {
 static void check(size_t m, size_t c, int64_t K, const conv_direct_shape *s, size_t n, bool bias,
                   int act_kind, unsigned threads) {
   size_t in = (size_t)(s->H * s->W), size = (size_t)(s->OH * s->OW), out = n * m * size;
-  float *x = floats(n * c * in), *w = floats(m * c * (size_t)(K * K)), *b = bias ? floats(m) : NULL;
+  float *x = kr_floats(&rng, n * c * in), *w = kr_floats(&rng, m * c * (size_t)(K * K));
+  float *b = bias ? kr_floats(&rng, m) : NULL;
   float *y = malloc((out + 2) * sizeof *y), *alone = malloc((m * size + 2) * sizeof *alone);
   if (!y || !alone) abort();
   for (size_t i = 0; i < out + 2; i++) y[i] = SENTINEL;

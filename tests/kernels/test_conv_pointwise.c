@@ -12,6 +12,7 @@
  * Outputs are allocated at their exact size, with a sentinel on each side
  * that must survive (and ASan reports a write past them).
  */
+#include "kernel_runner.h"
 #include "test.h"
 
 #include "kernels/conv_pointwise.h"
@@ -23,19 +24,7 @@
 
 #define SENTINEL 4321.0f
 
-static uint32_t rng = 11;
-
-static float random_float(void) {
-  rng = rng * 1664525u + 1013904223u;
-  return (float)((rng >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
-
-static float *floats(size_t n) {
-  float *p = malloc((n ? n : 1) * sizeof *p);
-  if (!p) abort();
-  for (size_t i = 0; i < n; i++) p[i] = random_float();
-  return p;
-}
+static kr_random rng = {11};
 
 static float activate(float v, const kernel_activation *act) {
   if (act->kind == STRAND__GEMM_ACT_RELU) return v < 0 ? 0.0f : v;
@@ -48,7 +37,8 @@ static float activate(float v, const kernel_activation *act) {
  * alone against the batch's bits. */
 static void check(size_t m, size_t c, size_t size, size_t n, bool bias, int act_kind,
                   unsigned threads) {
-  float *x = floats(n * c * size), *w = floats(m * c), *b = bias ? floats(m) : NULL;
+  float *x = kr_floats(&rng, n * c * size), *w = kr_floats(&rng, m * c);
+  float *b = bias ? kr_floats(&rng, m) : NULL;
   size_t out = n * m * size;
   float *y = malloc((out + 2) * sizeof *y), *alone = malloc((m * size + 2) * sizeof *alone);
   if (!y || !alone) abort();
