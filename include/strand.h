@@ -613,6 +613,10 @@ typedef struct strand_session_options {
    * stacked (other shapes, caller-supplied outputs, more rows than
    * batch_max_rows) runs on its own, at once. Batching pays when many
    * threads send small requests; see strand_session_stats for its figures.
+   * Keep batch_max_rows well below the number of concurrent callers, so that
+   * several stacked runs are in flight while the next ones gather (with 32
+   * callers on 2 cores, 8 rows did best; 32 left a core idle). A stacked
+   * run uses the session's intra-op threads like any run.
    * Details: the model qualifies when every input and output has a symbolic
    * first dimension of one name that appears nowhere else in its shape
    * (otherwise every run runs on its own); rows are assumed independent, as
@@ -826,7 +830,11 @@ STRAND_API strand_status strand_session_get_stats(const strand_session *session,
  * included: a call that runs in parallel uses its own thread plus at most
  * B - 1 pool workers, and all calls together never keep more than B - 1
  * workers busy. Callers always work on their own calls, so N threads calling
- * at once mean at most N + B - 1 busy threads, whatever N is.
+ * at once mean at most N + B - 1 busy threads, whatever N is. Session runs
+ * in progress share what their callers leave of the budget: with R runs at
+ * once, each run's parallel loops take at most (B - R) / R workers, none
+ * once R reaches B, so that N >= B callers mean N busy threads and no
+ * caller waits for a worker the system must time-slice with it.
  *
  * The budget starts as the number of CPUs this process may use: the CPUs in
  * its affinity mask (sched_setaffinity, taskset, cpusets), lowered to the
