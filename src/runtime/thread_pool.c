@@ -65,7 +65,9 @@ static struct {
           .done = PTHREAD_COND_INITIALIZER};
 
 static _Atomic unsigned queue_length; /* mirrors the queue, for spinning workers */
-static _Atomic unsigned runs_active;  /* strand__pool_run_begin minus _end */
+/* strand__pool_run_begin minus _end. Every run of every thread writes it
+ * twice: a cache line of its own, away from `budget`, which every loop reads. */
+static _Alignas(64) _Atomic unsigned runs_active;
 static _Atomic unsigned budget;
 static _Atomic unsigned worker_count;
 static _Atomic bool forked_child;
