@@ -641,7 +641,29 @@ typedef struct strand_session_options {
    * execute on the calling thread. Runs on a stopped dispatcher fail with
    * STRAND_E_CANCELED. */
   strand_dispatcher *dispatcher;
+  /* Slicing: a run of many rows may be made as several runs of fewer rows
+   * ("slices"), spread over the run's intra-op threads, each slice on one
+   * thread from start to end, and, with one thread, to keep each slice's
+   * working memory in cache. 0 (the default): strand picks the slice rows
+   * from the threads and the plan's memory per row; STRAND_SLICE_OFF: never
+   * slice; N >= 1: slices of N rows (the largest divisor of the run's rows
+   * that is at most N). A run is sliced only when strand has proven, from
+   * the plans of the whole run and of a slice, that each output row depends
+   * only on the same row of the inputs: the model qualifies as for batching
+   * (every input and output has one symbolic first dimension), and every
+   * node must be one whose rule strand knows (convolutions, pooling,
+   * element-wise ops, MatMul and Gemm, normalizations over other axes,
+   * Reshape and Transpose that keep rows apart, recurrent ops, the shape
+   * computations exporters emit). The proof is made once per plan, by the
+   * first run that would slice: that run makes its first slice alone,
+   * then the rest. Sliced outputs are bit-identical to the whole run's
+   * (every kernel gives a row the same bytes whatever the batch). Runs
+   * whose rows were not proven independent run whole, as before. */
+  unsigned slice_rows;
 } strand_session_options;
+
+/* strand_session_options.slice_rows: never slice. */
+#define STRAND_SLICE_OFF 0xffffffffu
 
 /* Creates a session for `model`.
  *   model    in: the model; the session takes a reference of its own.
@@ -812,6 +834,8 @@ typedef struct strand_session_stats {
   uint64_t batched_rows;    /* rows in them */
   uint64_t batch_wait_ns;   /* time callers' runs waited to be stacked, summed:
                                mean queue delay = batch_wait_ns / batched_runs */
+  uint64_t sliced_runs;     /* runs made as slices (strand_session_options.slice_rows) */
+  uint64_t slices;          /* slices made by them */
 } strand_session_stats;
 
 /* Fills `out` with the session's counters. Returns STRAND_E_INVALID_ARGUMENT

@@ -93,15 +93,6 @@ struct batcher {
   const char *symbol;       /* the batch dimension's name */
 };
 
-/* The symbol naming dimension 0 of value v when it is a symbolic first
- * dimension used nowhere else in v, else NULL. */
-static const char *batch_symbol(const graph_value *v) {
-  if (v->rank < 1 || v->dims[0].value >= 0 || !v->dims[0].param) return NULL;
-  for (int32_t d = 1; d < v->rank; d++)
-    if (v->dims[d].param && strcmp(v->dims[d].param, v->dims[0].param) == 0) return NULL;
-  return v->dims[0].param;
-}
-
 strand_status batcher_create(const strand_session *s, unsigned max_rows, uint32_t delay_us,
                              struct batcher **out) {
   const graph *g = s->graph;
@@ -109,15 +100,7 @@ strand_status batcher_create(const strand_session *s, unsigned max_rows, uint32_
   if (max_rows <= 1 || g->n_inputs == 0 || g->n_inputs > BATCH_MAX_IO ||
       g->n_outputs == 0 || g->n_outputs > BATCH_MAX_IO)
     return STRAND_OK;
-  const char *symbol = batch_symbol(&g->values[g->inputs[0]]);
-  for (size_t j = 0; j < g->n_inputs && symbol; j++) {
-    const char *other = batch_symbol(&g->values[g->inputs[j]]);
-    if (!other || strcmp(other, symbol) != 0) symbol = NULL;
-  }
-  for (size_t j = 0; j < g->n_outputs && symbol; j++) {
-    const char *other = batch_symbol(&g->values[g->outputs[j]]);
-    if (!other || strcmp(other, symbol) != 0) symbol = NULL;
-  }
+  const char *symbol = session_batch_symbol(g);
   if (!symbol) return STRAND_OK;
   void *p;
   strand_status st = strand__calloc(sizeof(struct batcher), STRAND_MEMORY_OTHER, &p);

@@ -110,10 +110,8 @@ static bool misaligned(const void *data, strand_dtype dtype) {
   return data && item > 1 && ((uintptr_t)data % item) != 0;
 }
 
-/* Gives slot i its tensor for a value of this dtype and shape: the caller's
- * (checked) or a new one; returns where the kernel writes. */
-static strand_status slot_target(run_call *call, size_t i, strand_dtype dtype, size_t rank,
-                                 const int64_t *dims, void **data) {
+strand_status executor_slot_target(run_call *call, size_t i, strand_dtype dtype, size_t rank,
+                                   const int64_t *dims, void **data) {
   run_context *c = call->ctx;
   const char *name = call->session->graph->values[c->slot_value[i]].name;
   strand_tensor *t = c->slot_tensor[i];
@@ -152,7 +150,7 @@ static strand_status copy_outputs(run_call *call) {
     bool direct = c->value_slot[v] == (int32_t)i && computed(&g->values[v]);
     if (!direct) {
       void *data;
-      strand_status st = slot_target(call, i, src->dtype, src->rank, src->dims, &data);
+      strand_status st = executor_slot_target(call, i, src->dtype, src->rank, src->dims, &data);
       if (st) return st;
       size_t bytes = src->count * strand_dtype_size(src->dtype);
       if (bytes) memcpy(data, src->data, bytes);
@@ -211,7 +209,7 @@ static strand_status place_output(run_call *call, int32_t v) {
   if (st) return st;
   t->data = executor_empty_data();
   if (ctx->value_slot[v] >= 0)
-    return slot_target(call, (size_t)ctx->value_slot[v], t->dtype, t->rank, t->dims, &t->data);
+    return executor_slot_target(call, (size_t)ctx->value_slot[v], t->dtype, t->rank, t->dims, &t->data);
   if (!bytes) return STRAND_OK;
   st = strand__alloc_aligned(bytes, SESSION_ALIGNMENT, STRAND_MEMORY_SCRATCH, &ctx->buffers[v]);
   if (st) return strand__fail_context(st, "output \"%s\"", name);
@@ -391,7 +389,7 @@ strand_status executor_run_planned(run_call *call, const plan *p) {
     if (pv->place != PLAN_OUTPUT || ctx->value_slot[v] != (int32_t)i) continue;
     void *data;
     strand_status st =
-        slot_target(call, i, (strand_dtype)pv->dtype, pv->rank, p->dims + pv->dims_at, &data);
+        executor_slot_target(call, i, (strand_dtype)pv->dtype, pv->rank, p->dims + pv->dims_at, &data);
     if (st) return st;
     ctx->views[v].data = data;
   }

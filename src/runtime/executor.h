@@ -6,6 +6,8 @@
  *               a planning run's record;
  *   executor.c  running nodes: the planning run and the planned run;
  *   batcher.c   dynamic batching: stacking concurrent runs;
+ *   slice.c     running one batch as runs of fewer rows (slices);
+ *   rows.c      the proof that a batch's rows are independent;
  *   cancel.c    cancel tokens (cancel.h).
  *
  * A session is immutable after creation except for its plan cache and its
@@ -77,6 +79,10 @@ typedef struct plan_step {
 
 typedef struct plan {
   atomic_size_t refs;
+  /* Slicing runs of this plan (slice.c): 0 not tried yet, -1 rows not
+   * proven independent, else the slice rows proven. Written by any run. */
+  _Atomic int64_t slice_rows;
+  _Atomic int64_t slice_floor; /* slice.c: the fewest rows a slice should have; 0: not known yet */
   size_t bytes;       /* of the one allocation holding all of it (OTHER) */
   uint64_t hash;
   size_t key_length;
@@ -138,6 +144,8 @@ struct strand_session {
   strand_model *model;
   const graph *graph;
   unsigned intra_op_threads; /* 0: the budget */
+  unsigned slice_rows;       /* strand_session_options.slice_rows */
+  bool sliceable;            /* cacheable, and a batch symbol in every input and output */
   session_node *nodes;       /* per node of graph */
   struct kernel_block *blocks;
   size_t weight_bytes;
@@ -158,6 +166,7 @@ struct strand_session {
 
   atomic_uint_fast64_t runs, runs_failed, planning_runs, plans_evicted, runs_canceled;
   atomic_uint_fast64_t batches, batched_runs, batched_rows, batch_wait_ns;
+  atomic_uint_fast64_t sliced_runs, slices;
 };
 
 /* When a run must stop early: its token and deadline. `watched` is false
@@ -177,6 +186,8 @@ typedef struct run_call {
   unsigned threads;
   const void *site;        /* for tensors made by the run */
   const run_stop *stop;    /* never NULL */
+  bool whole;              /* never sliced: a slice itself, or slicing off */
+  plan **used;             /* when not NULL: receives a reference to the plan run */
 } run_call;
 
 /* ---- session.c ------------------------------------------------------------- */
@@ -203,6 +214,17 @@ strand_status session_run_here(strand_session *s, const run_stop *stop, const vo
                                const char *const *output_names, strand_tensor **outputs,
                                size_t n_outputs);
 
+/* One run in a context of its own on the calling thread, with at most
+ * `threads` threads, never sliced: session_run_here without the pool's
+ * run bracket (slices run inside their caller's). *used, when `used` is
+ * not NULL, receives a reference to the plan the run used (NULL when none
+ * was cached). */
+strand_status session_run_whole(strand_session *s, const run_stop *stop, const void *site,
+                                unsigned threads, const char *const *input_names,
+                                const strand_tensor *const *inputs, size_t n_inputs,
+                                const char *const *output_names, strand_tensor **outputs,
+                                size_t n_outputs, plan **used);
+
 /* session_run_here, on the session's dispatcher when it has one. */
 strand_status session_execute(strand_session *s, const run_stop *stop, const void *site,
                               const char *const *input_names, const strand_tensor *const *inputs,
@@ -224,6 +246,26 @@ strand_status batcher_run(strand_session *s, const run_stop *stop, const void *s
                           const char *const *input_names, const strand_tensor *const *inputs,
                           size_t n_inputs, const char *const *output_names,
                           strand_tensor **outputs, size_t n_outputs, bool *handled);
+
+/* ---- slice.c, rows.c --------------------------------------------------------- */
+
+/* The symbol naming dimension 0 of every input and output of g (used
+ * nowhere else in any of them), or NULL. */
+const char *session_batch_symbol(const graph *g);
+
+/* Runs the call (inputs and outputs bound, `whole` its cached plan) as
+ * slices of rows when the session allows it, the rows are proven
+ * independent and slicing pays; sets *handled then. Otherwise leaves
+ * *handled false, and the run goes on whole, as if this was not called
+ * (the call's output tensors may have been made already). */
+strand_status slice_run(run_call *call, plan *whole, bool *handled);
+
+/* Whether running `whole` (rows_whole rows) as runs of `part` (rows_part
+ * rows each) gives the requested outputs (slot_value) byte for byte: see
+ * rows.c. */
+bool session_rows_independent(const strand_session *s, const plan *whole, const plan *part,
+                              int64_t rows_whole, int64_t rows_part, const int32_t *slot_value,
+                              size_t n_slots);
 
 /* ---- plan.c ---------------------------------------------------------------- */
 
@@ -247,6 +289,11 @@ void plan_retain(plan *p);
 void plan_release(plan *p);
 
 /* ---- executor.c ------------------------------------------------------------ */
+
+/* Gives slot i of the call its tensor for a value of this dtype and shape:
+ * the caller's (checked) or a new one; *data receives where to write. */
+strand_status executor_slot_target(run_call *call, size_t i, strand_dtype dtype, size_t rank,
+                                   const int64_t *dims, void **data);
 
 /* Runs the nodes the slots need with `p`'s layout. */
 strand_status executor_run_planned(run_call *call, const plan *p);

@@ -210,6 +210,8 @@ strand_status plan_build(const strand_session *s, const run_context *ctx, size_t
   unsigned char *base = mem;
   plan *p = mem;
   atomic_init(&p->refs, 1);
+  atomic_init(&p->slice_rows, 0);
+  atomic_init(&p->slice_floor, 0);
   p->bytes = total;
   p->key_length = ctx->key_length;
   p->key = (int64_t *)(base + o_key);

@@ -176,6 +176,7 @@ STRAND_NOINLINE strand_status strand_session_create(strand_model *model,
   strand_session *s = shell;
   const graph *g = strand__model_graph(model);
   s->intra_op_threads = opt.intra_op_threads;
+  s->slice_rows = opt.slice_rows;
   void *nodes = NULL, *templates = NULL, *scratch = NULL;
   size_t max_in = 1, max_out = 1;
   for (size_t k = 0; k < g->n_nodes; k++) {
@@ -197,6 +198,7 @@ STRAND_NOINLINE strand_status strand_session_create(strand_model *model,
   for (size_t k = 0; k < g->n_nodes && !st; k++) st = bind_node(s, k, scratch);
   if (!st) {
     s->cacheable = shapes_from_input_shapes(s, scratch);
+    s->sliceable = s->cacheable && opt.slice_rows != STRAND_SLICE_OFF && session_batch_symbol(g);
     st = session_fuse(s, scratch);
     fill_templates(s);
   }
@@ -235,6 +237,8 @@ STRAND_NOINLINE strand_status strand_session_create(strand_model *model,
   atomic_init(&s->batched_runs, 0);
   atomic_init(&s->batched_rows, 0);
   atomic_init(&s->batch_wait_ns, 0);
+  atomic_init(&s->sliced_runs, 0);
+  atomic_init(&s->slices, 0);
   strand__object_init(&s->header, STRAND_KIND_SESSION, sizeof *s, session_destroy,
                       __builtin_return_address(0));
   strand__object_add_bytes(&s->header, (int64_t)s->weight_bytes);
@@ -277,6 +281,8 @@ strand_status strand_session_get_stats(const strand_session *session, strand_ses
   out->batched_runs = atomic_load(&s->batched_runs);
   out->batched_rows = atomic_load(&s->batched_rows);
   out->batch_wait_ns = atomic_load(&s->batch_wait_ns);
+  out->sliced_runs = atomic_load(&s->sliced_runs);
+  out->slices = atomic_load(&s->slices);
   out->weight_bytes = s->weight_bytes;
   pthread_mutex_lock(&s->lock);
   out->plans_cached = s->n_plans;
@@ -661,8 +667,11 @@ static strand_status run(run_call *call, const char *const *input_names,
   uint64_t hash = plan_hash(call->ctx->key, call->ctx->key_length);
   plan *p = s->cacheable ? cache_find(s, call->ctx, hash) : NULL;
   if (p) {
-    st = executor_run_planned(call, p);
-    plan_release(p);
+    bool sliced = false;
+    if (!call->whole && s->sliceable) st = slice_run(call, p, &sliced);
+    if (!sliced) st = executor_run_planned(call, p);
+    if (call->used) *call->used = p;
+    else plan_release(p);
     return st;
   }
   atomic_fetch_add(&s->planning_runs, 1);
@@ -670,9 +679,33 @@ static strand_status run(run_call *call, const char *const *input_names,
   st = executor_run_planning(call, s->cacheable ? &made : NULL);
   if (made) {
     if (!st) cache_insert(s, made);
-    plan_release(made);
+    if (call->used && !st) *call->used = made;
+    else plan_release(made);
   }
   return st;
+}
+
+/* A run in a context from the pool. */
+static strand_status run_in_context(run_call *call, const char *const *input_names,
+                                    const strand_tensor *const *inputs, size_t n_inputs,
+                                    const char *const *output_names, strand_tensor **outputs,
+                                    size_t n_outputs) {
+  strand_status st = context_take(call->session, &call->ctx);
+  if (st) return strand__fail_context(st, "%s", run_fn);
+  st = run(call, input_names, inputs, n_inputs, output_names, outputs, n_outputs);
+  unbind(call, st != STRAND_OK);
+  context_give(call->session, call->ctx);
+  return st;
+}
+
+strand_status session_run_whole(strand_session *s, const run_stop *stop, const void *site,
+                                unsigned threads, const char *const *input_names,
+                                const strand_tensor *const *inputs, size_t n_inputs,
+                                const char *const *output_names, strand_tensor **outputs,
+                                size_t n_outputs, plan **used) {
+  run_call call = {s, NULL, 0, outputs, threads, site, stop, true, used};
+  if (used) *used = NULL;
+  return run_in_context(&call, input_names, inputs, n_inputs, output_names, outputs, n_outputs);
 }
 
 strand_status session_run_here(strand_session *s, const run_stop *stop, const void *site,
@@ -680,14 +713,11 @@ strand_status session_run_here(strand_session *s, const run_stop *stop, const vo
                                const strand_tensor *const *inputs, size_t n_inputs,
                                const char *const *output_names, strand_tensor **outputs,
                                size_t n_outputs) {
-  run_call call = {s, NULL, 0, outputs, run_threads(s), site, stop};
-  strand_status st = context_take(s, &call.ctx);
-  if (st) return strand__fail_context(st, "%s", run_fn);
+  run_call call = {s, NULL, 0, outputs, run_threads(s), site, stop, false, NULL};
   strand__pool_run_begin();
-  st = run(&call, input_names, inputs, n_inputs, output_names, outputs, n_outputs);
+  strand_status st =
+      run_in_context(&call, input_names, inputs, n_inputs, output_names, outputs, n_outputs);
   strand__pool_run_end();
-  unbind(&call, st != STRAND_OK);
-  context_give(s, call.ctx);
   return st;
 }
 

@@ -2,7 +2,8 @@
 # Exports MLP, ResNet-18, MobileNetV2 and a transformer encoder from PyTorch
 # (opset 17, dynamic batch), checks that strand loads each and reports the
 # symbolic batch dimension by name, and that its predictions agree with ONNX
-# Runtime's at batch 1 and 8 (rtol 1e-4, atol 1e-5). Needs the venv with torch (about
+# Runtime's at batch 1 and 8 (rtol 1e-4, atol 1e-5), and that slicing a batch
+# (strand_session_options.slice_rows) changes no output bit. Needs the venv with torch (about
 # 5 GB from PyPI, made once by scripts/venv.sh --torch).
 #   tests/onnx_suite/check_torch_exports.sh [BUILD_DIR]
 set -eu
@@ -23,8 +24,9 @@ for m in mlp resnet18 mobilenetv2 transformer_encoder; do
   fi
   echo "$m: loaded; $(grep -A1 '^inputs' "$out/$m.info" | tail -1 | sed 's/^ *//')"
 done
-# Predictions: each export against ONNX Runtime at batch 1 and 8.
+# Predictions: each export against ONNX Runtime at batch 1 and 8; at 8, the
+# same outputs bit for bit when the batch runs as slices.
 "$venv/bin/python" "$here/tests/onnx_suite/compare_ort.py" --lib "$build/libstrand.so" \
-  --batch 1,8 --rtol 1e-4 --atol 1e-5 "$out"/mlp.onnx "$out"/resnet18.onnx \
-  "$out"/mobilenetv2.onnx "$out"/transformer_encoder.onnx || status=1
+  --batch 1,8 --rtol 1e-4 --atol 1e-5 --sliced "$out"/mlp.onnx "$out"/resnet18.onnx \
+  "$out"/mobilenetv2.onnx "$out"/transformer_encoder.onnx "$out"/lstm.onnx || status=1
 exit $status

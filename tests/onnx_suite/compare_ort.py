@@ -3,11 +3,17 @@
 ONNX Runtime on the same random inputs, and compares every output.
 
   compare_ort.py [--lib build/release/libstrand.so] [--batch 1,8]
-                 [--rtol 1e-4] [--atol 1e-5] [--runs 2] MODEL.onnx...
+                 [--rtol 1e-4] [--atol 1e-5] [--runs 2] [--sliced] MODEL.onnx...
 
 Symbolic dimensions are bound to each --batch value (other unknown dims to 1).
 Each model runs --runs times per batch (the first run plans, the next use the
 plan). Prints the worst error per output and PASS or FAIL; exits 1 on any FAIL.
+
+--sliced also checks slicing (strand_session_options.slice_rows) at every
+batch above 1: sessions with slices of 1 row, of half the batch, and of
+strand's own choice on 2 threads must give bit-identical outputs to a session
+that never slices, and the forced ones must actually have sliced
+(strand_session_stats.sliced_runs), unless --unsliceable names the model.
 """
 import argparse
 import ctypes
@@ -26,6 +32,22 @@ DTYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 5: np.int16, 6: np.int32, 7: n
 CODES = {np.dtype(v): k for k, v in DTYPES.items()}
 
 
+class SessionOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("intra_op_threads", ctypes.c_uint),
+                ("batch_max_rows", ctypes.c_uint), ("batch_delay_us", ctypes.c_uint32),
+                ("dispatcher", ctypes.c_void_p), ("slice_rows", ctypes.c_uint)]
+
+
+class SessionStats(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_uint64) for n in (
+        "runs", "runs_failed", "planning_runs", "plans_cached", "plans_evicted", "arenas",
+        "arena_bytes", "weight_bytes", "runs_canceled", "batches", "batched_runs", "batched_rows",
+        "batch_wait_ns", "sliced_runs", "slices")]
+
+
+SLICE_OFF = 0xffffffff
+
+
 class Strand:
     def __init__(self, path):
         lib = ctypes.CDLL(path)
@@ -33,6 +55,7 @@ class Strand:
         lib.strand_errmsg.restype = ctypes.c_char_p
         lib.strand_model_load.argtypes = [ctypes.c_char_p, ctypes.POINTER(vp)]
         lib.strand_session_create.argtypes = [vp, vp, ctypes.POINTER(vp)]
+        lib.strand_session_get_stats.argtypes = [vp, ctypes.POINTER(SessionStats)]
         lib.strand_tensor_wrap.argtypes = [ctypes.c_int, i64p, sz, vp, sz, vp, vp, ctypes.POINTER(vp)]
         lib.strand_session_run.argtypes = [vp, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(vp), sz,
                                            vp, ctypes.POINTER(vp), sz]
@@ -49,10 +72,14 @@ class Strand:
         if status:
             raise RuntimeError(f"{what}: status {status}: {self.lib.strand_errmsg().decode()}")
 
-    def open(self, model_path):
+    def open(self, model_path, slice_rows=None, intra_op=0):
         lib, model, session = self.lib, ctypes.c_void_p(), ctypes.c_void_p()
         self.check(lib.strand_model_load(model_path.encode(), ctypes.byref(model)), "load")
-        status = lib.strand_session_create(model, None, ctypes.byref(session))
+        options = None
+        if slice_rows is not None:
+            options = SessionOptions(ctypes.sizeof(SessionOptions), intra_op, 0, 0, None, slice_rows)
+            options = ctypes.byref(options)
+        status = lib.strand_session_create(model, options, ctypes.byref(session))
         count = ctypes.c_size_t()
         lib.strand_model_output_count(model, ctypes.byref(count))
         lib.strand_model_release(model)
@@ -95,6 +122,47 @@ class Strand:
         return results, elapsed
 
 
+    def sliced_runs(self, session):
+        stats = SessionStats()
+        self.check(self.lib.strand_session_get_stats(session, ctypes.byref(stats)), "stats")
+        return stats.sliced_runs
+
+
+def check_slicing(strand, path, name, feeds, batch, must_slice):
+    """Sliced sessions against one that never slices: bit for bit."""
+    failed = False
+    whole, n_outputs = strand.open(path, SLICE_OFF, 1)
+    try:
+        expected, _ = strand.run(whole, n_outputs, feeds)
+    finally:
+        strand.lib.strand_session_release(whole)
+    for rows, threads in ((1, 1), (max(batch // 2, 1), 2), (0, 2)):
+        session, _ = strand.open(path, rows, threads)
+        try:
+            for run in range(3):  # plans whole, proves and slices, slices
+                got, _ = strand.run(session, n_outputs, feeds)
+                same = all(g.shape == e.shape and g.tobytes() == e.tobytes()
+                           for g, e in zip(got, expected))
+                failed |= not same
+                if not same:
+                    print(f"FAIL {name} batch {batch} slice_rows {rows} threads {threads} run {run}: "
+                          "outputs differ from the unsliced run")
+            sliced = strand.sliced_runs(session)
+        finally:
+            strand.lib.strand_session_release(session)
+        forced = rows != 0
+        if forced and must_slice and sliced == 0:
+            failed = True
+            print(f"FAIL {name} batch {batch} slice_rows {rows}: never sliced")
+        elif forced and not must_slice and sliced:
+            failed = True
+            print(f"FAIL {name} batch {batch} slice_rows {rows}: sliced a model whose rows mix")
+        else:
+            print(f"PASS {name} batch {batch} slice_rows {rows or 'auto'} threads {threads}: "
+                  f"bit-identical to unsliced, {sliced} sliced runs")
+    return failed
+
+
 def make_inputs(sess, batch, rng):
     feeds = {}
     for i in sess.get_inputs():
@@ -118,6 +186,8 @@ def main():
     ap.add_argument("--atol", type=float, default=1e-5)
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sliced", action="store_true")
+    ap.add_argument("--unsliceable", default="", help="comma-separated model file names")
     args = ap.parse_args()
     strand = Strand(args.lib)
     rng = np.random.default_rng(args.seed)
@@ -141,6 +211,9 @@ def main():
                         failed |= not ok
                         print(f"{verdict} {name} batch {batch} run {run} output {k} {list(g.shape)}: "
                               f"max abs error {err:.3g} ({rel:.3g} of max), {elapsed * 1e3:.1f} ms")
+                if args.sliced and batch > 1:
+                    failed |= check_slicing(strand, path, name, feeds, batch,
+                                            name not in args.unsliceable.split(","))
         finally:
             strand.lib.strand_session_release(session)
     return 1 if failed else 0

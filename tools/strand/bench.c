@@ -46,7 +46,8 @@ static void usage(FILE *out) {
   fprintf(out,
           "usage: strand bench MODEL [--threads N] [--batch B] [--intra-op T]\n"
           "                    [--seconds S | --count N] [--batching MAX:DELAY_US]\n"
-          "                    [--warmup S] [--seed S] [--input NAME=FILE]... [--json] [--quiet]\n\n"
+          "                    [--slice-rows N|off] [--warmup S] [--seed S]\n"
+          "                    [--input NAME=FILE]... [--json] [--quiet]\n\n"
           "Measures throughput and latency: N caller threads run MODEL on one shared\n"
           "session, all with the same inputs, for S seconds or N runs in total.\n\n"
           "  --threads N        caller threads (default 1)\n"
@@ -57,6 +58,8 @@ static void usage(FILE *out) {
           "  --batching MAX:DELAY_US\n"
           "                     dynamic batching: stack up to MAX rows, the first run\n"
           "                     waiting at most DELAY_US microseconds (default: off)\n"
+          "  --slice-rows N     run a batch as slices of N rows when its rows are proven\n"
+          "                     independent; off: never; 0: strand picks (default 0)\n"
           "  --warmup S         seconds of unmeasured runs first; each thread makes at\n"
           "                     least one unless S is 0 (default %g)\n"
           "  --seed S           the seed of the random inputs (default 0)\n"
@@ -290,6 +293,9 @@ static void print_json(const figures *f) {
          latency_quantile_ns(&f->latency, 0.50) / 1e6, latency_quantile_ns(&f->latency, 0.90) / 1e6,
          latency_quantile_ns(&f->latency, 0.99) / 1e6, (double)f->latency.max_ns / 1e6,
          latency_mean_ns(&f->latency) / 1e6);
+  printf(", \"sliced_runs\": %llu, \"slices\": %llu",
+         (unsigned long long)(f->have_session_stats ? f->session.sliced_runs : 0),
+         (unsigned long long)(f->have_session_stats ? f->session.slices : 0));
   printf(", \"load_ms\": %.3f, \"model_load_ms\": %.3f, \"session_create_ms\": %.3f",
          f->model_load_ms + f->session_ms, f->model_load_ms, f->session_ms);
   printf(", \"peak_native_bytes\": %llu, \"peak_native_by_category\": {",
@@ -339,6 +345,10 @@ static void print_summary(const figures *f) {
            f->session.batched_runs
                ? (double)f->session.batch_wait_ns / (double)f->session.batched_runs / 1e3
                : 0.0);
+  if (f->have_session_stats && f->session.sliced_runs)
+    printf("  slicing        %llu runs made as %llu slices (%.1f rows each)\n",
+           (unsigned long long)f->session.sliced_runs, (unsigned long long)f->session.slices,
+           (double)(f->session.sliced_runs * f->batch) / (double)f->session.slices);
   printf("  peak native    %.1f MiB (", mib(f->memory.total_peak_bytes));
   for (int c = 0; c < STRAND_MEMORY_CATEGORY_COUNT; c++)
     printf("%s%s %.1f", c ? ", " : "", strand_memory_category_name((strand_memory_category)c),
@@ -360,6 +370,7 @@ typedef struct given {
 int strand_cmd_bench(int argc, char **argv) {
   const char *model_path = NULL;
   uint64_t threads = 1, batch = 1, intra_op = 0, count = 0, seed = 0, rows = 0, delay_us = 0;
+  uint64_t slice_rows = 0;
   double seconds = DEFAULT_SECONDS, warmup = DEFAULT_WARMUP;
   int json = 0, quiet = 0, batching = 0, have_seconds = 0, have_batch = 0;
   given inputs_given[MAX_GIVEN];
@@ -380,7 +391,7 @@ int strand_cmd_bench(int argc, char **argv) {
                       strcmp(a, "--intra-op") == 0 || strcmp(a, "--seconds") == 0 ||
                       strcmp(a, "--count") == 0 || strcmp(a, "--batching") == 0 ||
                       strcmp(a, "--warmup") == 0 || strcmp(a, "--seed") == 0 ||
-                      strcmp(a, "--input") == 0;
+                      strcmp(a, "--input") == 0 || strcmp(a, "--slice-rows") == 0;
     if (wants_value && !value) {
       if (i + 1 >= argc) {
         fprintf(stderr, "strand bench: %s needs a value\n", a);
@@ -409,6 +420,9 @@ int strand_cmd_bench(int argc, char **argv) {
     } else if (strcmp(a, "--batching") == 0) {
       if (!parse_batching(value, &rows, &delay_us)) return 2;
       batching = 1;
+    } else if (strcmp(a, "--slice-rows") == 0) {
+      if (strcmp(value, "off") == 0) slice_rows = STRAND_SLICE_OFF;
+      else if (!parse_count(a, value, 0, 1 << 20, &slice_rows)) return 2;
     } else if (strcmp(a, "--warmup") == 0) {
       if (!parse_seconds(a, value, 1, &warmup)) return 2;
     } else if (strcmp(a, "--seed") == 0) {
@@ -481,7 +495,8 @@ int strand_cmd_bench(int argc, char **argv) {
   strand_session_options options = {.struct_size = sizeof options,
                                     .intra_op_threads = (unsigned)intra_op,
                                     .batch_max_rows = (unsigned)rows,
-                                    .batch_delay_us = (uint32_t)delay_us};
+                                    .batch_delay_us = (uint32_t)delay_us,
+                                    .slice_rows = (unsigned)slice_rows};
   uint64_t t0 = latency_now_ns();
   if (strand_model_load(model_path, &model)) {
     fprintf(stderr, "strand bench: loading %s: %s\n", model_path, strand_errmsg());
@@ -622,6 +637,8 @@ int strand_cmd_bench(int argc, char **argv) {
   f.session.batched_runs -= before_stats.batched_runs;
   f.session.batched_rows -= before_stats.batched_rows;
   f.session.batch_wait_ns -= before_stats.batch_wait_ns;
+  f.session.sliced_runs -= before_stats.sliced_runs;
+  f.session.slices -= before_stats.slices;
   f.peak_rss = proc_status_bytes("VmHWM");
   if (atomic_load(&b->errors)) {
     fprintf(stderr, "strand bench: a run of %s failed: %s\n", model_path,
