@@ -5,10 +5,13 @@
  * The proof is made per pair of plans, one for B rows ("whole") and one for
  * S rows ("part"), from the dims both plans recorded for every value. Each
  * value gets one of three states:
- *   rows     one axis holds the rows: it has factor x B entries in the
- *            whole run and factor x S in the part, index (row, j) at
- *            row x factor + j, and the part's value equals the whole's
- *            entries of the part's rows (rows [r, r + S) for any r);
+ *   rows     one axis holds the rows: it has outer x B x factor entries
+ *            in the whole run and outer x S x factor in the part, entry
+ *            (o, row, j) at (o x rows + row) x factor + j (outer > 1 when
+ *            a reshape put the rows under another axis, as attention
+ *            layers do; factor > 1 when it merged rows with heads), and
+ *            the part's value equals the whole's entries of the part's
+ *            rows (rows [r, r + S) for any r);
  *   same     no axis holds rows and the value is equal in both runs;
  *   differs  no axis holds rows but some elements (bits of `differs`, all
  *            bits for big tensors) may differ: shape data computed from
@@ -16,7 +19,7 @@
  *            shape input of Reshape, Expand, ConstantOfShape), which the
  *            plans show; any other use makes the proof fail.
  * Graph inputs hold rows on axis 0; the proof holds when every requested
- * output does too, with factor 1. Every op has a rule written for it below;
+ * output does too, with outer and factor 1. Every op has a rule written for it below;
  * any other op, any other domain, or a case a rule does not cover fails
  * the proof: the session then runs the batch whole. The rules check the
  * dims both plans recorded, so a proof is exact for the row counts of its

@@ -2,14 +2,16 @@
  * stress.c — `strand stress MODEL [--threads N] [--count N] [--batch B]
  * [--seed S] [--migrate] [--release-elsewhere] [--dispatcher]
  * [--bind-dispatcher] [--batching MAX:DELAY_US] [--timeout-us T]
- * [--intra-op T] [--quiet]`: many threads run one shared session and every
- * output is compared bit for bit with a single-threaded reference.
+ * [--intra-op T] [--slice-rows N|off] [--quiet]`: many threads run one
+ * shared session and every output is compared bit for bit with a
+ * single-threaded reference.
  *
- * With --batching or --bind-dispatcher the references come from a plain
- * session (unbatched, unbound, on this thread) and the threads run a second
- * session made with those options. With --timeout-us every run has that
- * timeout: runs stopped by it count as "stopped", not as errors (their
- * outputs must be untouched), and the others are compared as usual.
+ * The references come from a plain session (unbatched, unbound, never
+ * sliced, on this thread) and the threads run a second session made with
+ * the options given (slicing as strand picks unless --slice-rows says).
+ * With --timeout-us every run has that timeout: runs stopped by it count as
+ * "stopped", not as errors (their outputs must be untouched), and the
+ * others are compared as usual.
  *
  * Inputs come from a fixed pool of POOL_SIZE input sets, filled from the
  * seeded generator of inputs.h (symbolic batch dimensions bound to
@@ -54,7 +56,8 @@ static void usage(FILE *out) {
           "usage: strand stress MODEL [--threads N] [--count N] [--batch B] [--seed S]\n"
           "                     [--migrate] [--release-elsewhere] [--dispatcher]\n"
           "                     [--bind-dispatcher] [--batching MAX:DELAY_US]\n"
-          "                     [--timeout-us T] [--intra-op T] [--quiet]\n\n"
+          "                     [--timeout-us T] [--intra-op T] [--slice-rows N|off]\n"
+          "                     [--quiet]\n\n"
           "Runs MODEL from many threads on one shared session and compares every\n"
           "output bit for bit with a single-threaded reference.\n\n"
           "  --threads N          caller threads (default 8)\n"
@@ -69,6 +72,8 @@ static void usage(FILE *out) {
           "                       the first run of a batch waiting at most DELAY_US\n"
           "  --timeout-us T       give every run a timeout of T microseconds\n"
           "  --intra-op T         threads one run may use (default: the CPU budget)\n"
+          "  --slice-rows N|off   slices of at most N rows when rows are proven\n"
+          "                       independent; off: never; 0: strand picks (default)\n"
           "  --quiet              no progress lines\n\n"
           "Exit status: non-zero on any error, mismatch or leaked object.\n");
 }
@@ -336,7 +341,7 @@ static void print_bytes(const char *label, uint64_t bytes) {
 int strand_cmd_stress(int argc, char **argv) {
   const char *model_path = NULL;
   uint64_t threads = 8, count = 10000, batch = 1, seed = 0, intra_op = 0, timeout_us = 0;
-  uint64_t batch_max = 0, batch_delay = 0;
+  uint64_t batch_max = 0, batch_delay = 0, slice_rows = 0;
   int migrate = 0, elsewhere = 0, use_dispatcher = 0, bind_dispatcher = 0, quiet = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -354,6 +359,9 @@ int strand_cmd_stress(int argc, char **argv) {
       if (!parse_count(a, argv[++i], 0, UINT64_MAX, &seed)) return 2;
     } else if (strcmp(a, "--intra-op") == 0 && has_value) {
       if (!parse_count(a, argv[++i], 0, 1024, &intra_op)) return 2;
+    } else if (strcmp(a, "--slice-rows") == 0 && has_value) {
+      if (strcmp(argv[++i], "off") == 0) slice_rows = STRAND_SLICE_OFF;
+      else if (!parse_count(a, argv[i], 0, 1 << 20, &slice_rows)) return 2;
     } else if (strcmp(a, "--migrate") == 0) {
       migrate = 1;
     } else if (strcmp(a, "--release-elsewhere") == 0) {
@@ -417,7 +425,9 @@ int strand_cmd_stress(int argc, char **argv) {
   size_t started = 0, n_inputs = 0;
   char error[600];
 
-  strand_session_options options = {.struct_size = sizeof options, .intra_op_threads = (unsigned)intra_op};
+  strand_session_options options = {.struct_size = sizeof options,
+                                    .intra_op_threads = (unsigned)intra_op,
+                                    .slice_rows = STRAND_SLICE_OFF};
   if (strand_model_load(model_path, &model)) {
     fprintf(stderr, "strand stress: loading %s: %s\n", model_path, strand_errmsg());
     goto done;
@@ -467,9 +477,10 @@ int strand_cmd_stress(int argc, char **argv) {
     goto done;
   }
   s->funnel = use_dispatcher;
-  if (batch_max || bind_dispatcher) {
+  {
     /* The references stay the plain session's; the threads get the other. */
     strand_session *plain = s->session;
+    options.slice_rows = (unsigned)slice_rows;
     options.batch_max_rows = (unsigned)batch_max;
     options.batch_delay_us = (uint32_t)batch_delay;
     options.dispatcher = bind_dispatcher ? s->dispatcher : NULL;
@@ -477,8 +488,8 @@ int strand_cmd_stress(int argc, char **argv) {
     strand_session_release(plain);
     if (st) {
       s->session = NULL;
-      fprintf(stderr, "strand stress: preparing %s with batching or a dispatcher: %s\n",
-              model_path, strand_errmsg());
+      fprintf(stderr, "strand stress: preparing %s for the threads: %s\n", model_path,
+              strand_errmsg());
       goto done;
     }
   }
@@ -584,6 +595,9 @@ done:
                (unsigned long long)ss.batches, (double)ss.batched_runs / (double)ss.batches,
                (double)ss.batched_rows / (double)ss.batches,
                (double)ss.batch_wait_ns / 1e3 / (double)ss.batched_runs);
+      if (strand_session_get_stats(s->session, &ss) == 0 && ss.sliced_runs)
+        printf("slicing      %llu runs made as %llu slices\n",
+               (unsigned long long)ss.sliced_runs, (unsigned long long)ss.slices);
     }
     if (cl) printf("cleaner      %llu tensors released\n", (unsigned long long)cl->released);
     if (s->dispatcher) {

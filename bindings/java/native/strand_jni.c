@@ -31,7 +31,7 @@
 
 /* Bumped whenever the Java/native interface changes; the Java side refuses
  * a library with another value. */
-#define BINDING_ABI 4
+#define BINDING_ABI 5
 
 /* Inputs or outputs of one run held on the stack; more use the heap. */
 #define STACK_VALUES 16
@@ -777,12 +777,13 @@ EXPORT void JNICALL Java_dev_strand_Native_modelCheckSupported(JNIEnv *env, jcla
 
 /* batch_delay_us arrives as the bits of a uint32_t (the Java side checked
  * the range); dispatcher is 0 for none, else a handle the Java side holds in
- * flight for the call (the session takes a reference of its own). */
+ * flight for the call (the session takes a reference of its own); slice_rows
+ * -1 is STRAND_SLICE_OFF. */
 EXPORT jlong JNICALL Java_dev_strand_Native_sessionCreate(JNIEnv *env, jclass cls, jlong model,
                                                           jint intra_op_threads,
                                                           jint batch_max_rows,
                                                           jint batch_delay_us,
-                                                          jlong dispatcher) {
+                                                          jlong dispatcher, jint slice_rows) {
   strand_session_options options;
   memset(&options, 0, sizeof options);
   options.struct_size = sizeof options;
@@ -790,6 +791,7 @@ EXPORT jlong JNICALL Java_dev_strand_Native_sessionCreate(JNIEnv *env, jclass cl
   options.batch_max_rows = (unsigned)batch_max_rows;
   options.batch_delay_us = (uint32_t)batch_delay_us;
   options.dispatcher = to_pointer(dispatcher);
+  options.slice_rows = slice_rows < 0 ? STRAND_SLICE_OFF : (unsigned)slice_rows;
   strand_session *session;
   strand_status st = strand_session_create(to_pointer(model), &options, &session);
   if (st) {
@@ -1010,7 +1012,7 @@ EXPORT jint JNICALL Java_dev_strand_Native_sessionRun1WithOptions(JNIEnv *env, j
   return run_session(env, to_pointer(handle), &options, 1, &input_index, &input, 0, NULL, out);
 }
 
-/* long[13]: the fields of strand_session_stats in order. */
+/* long[15]: the fields of strand_session_stats in order. */
 EXPORT jlongArray JNICALL Java_dev_strand_Native_sessionStats(JNIEnv *env, jclass cls,
                                                               jlong handle) {
   strand_session_stats s;
@@ -1019,13 +1021,13 @@ EXPORT jlongArray JNICALL Java_dev_strand_Native_sessionStats(JNIEnv *env, jclas
     throw_status(env, st);
     return NULL;
   }
-  jlong v[13] = {(jlong)s.runs,          (jlong)s.runs_failed,   (jlong)s.planning_runs,
+  jlong v[15] = {(jlong)s.runs,          (jlong)s.runs_failed,   (jlong)s.planning_runs,
                  (jlong)s.plans_cached,  (jlong)s.plans_evicted, (jlong)s.arenas,
                  (jlong)s.arena_bytes,   (jlong)s.weight_bytes,  (jlong)s.runs_canceled,
                  (jlong)s.batches,       (jlong)s.batched_runs,  (jlong)s.batched_rows,
-                 (jlong)s.batch_wait_ns};
-  jlongArray result = (*env)->NewLongArray(env, 13);
-  if (result) (*env)->SetLongArrayRegion(env, result, 0, 13, v);
+                 (jlong)s.batch_wait_ns, (jlong)s.sliced_runs,  (jlong)s.slices};
+  jlongArray result = (*env)->NewLongArray(env, 15);
+  if (result) (*env)->SetLongArrayRegion(env, result, 0, 15, v);
   return result;
 }
 

@@ -12,7 +12,7 @@ import java.util.List;
  */
 final class Native {
   /** Must equal BINDING_ABI in strand_jni.c. */
-  static final int ABI = 4;
+  static final int ABI = 5;
 
   static {
     NativeLoader.load();
@@ -147,8 +147,9 @@ final class Native {
 
   // ---- sessions
   /** {@code batchDelayMicros} is strand's uint32_t; {@code dispatcher} 0 for none. */
+  /** sliceRows: -1 for STRAND_SLICE_OFF. */
   static native long sessionCreate(long model, int intraOpThreads, int batchMaxRows,
-      int batchDelayMicros, long dispatcher);
+      int batchDelayMicros, long dispatcher, int sliceRows);
 
   static native long sessionModel(long handle);
 

@@ -58,7 +58,8 @@ public final class Session extends StrandObject {
       try {
         Leaks.Site site = Leaks.capture();
         long address = Memory.allocate(site, () -> Native.sessionCreate(m,
-            options.intraOpThreads(), options.batchMaxRows(), (int) options.batchDelayMicros(), d));
+            options.intraOpThreads(), options.batchMaxRows(), (int) options.batchDelayMicros(), d,
+            options.sliceRows()));
         return new Session(address, "Session[" + model + "]", in, out, site);
       } finally {
         if (dispatcher != null) {
@@ -301,7 +302,7 @@ public final class Session extends StrandObject {
     try {
       long[] s = Native.sessionStats(address);
       return new Stats(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11],
-          s[12]);
+          s[12], s[13], s[14]);
     } finally {
       release();
     }
@@ -325,10 +326,13 @@ public final class Session extends StrandObject {
    * @param batchedRuns callers' runs served by them
    * @param batchedRows rows in them
    * @param batchWaitNanos time callers' runs waited to be stacked, summed
+   * @param slicedRuns runs made as slices ({@link SessionOptions#withSliceRows})
+   * @param slices slices made by them
    */
   public record Stats(long runs, long runsFailed, long planningRuns, long plansCached,
       long plansEvicted, long arenas, long arenaBytes, long weightBytes, long runsCanceled,
-      long batches, long batchedRuns, long batchedRows, long batchWaitNanos) {
+      long batches, long batchedRuns, long batchedRows, long batchWaitNanos, long slicedRuns,
+      long slices) {
     /** Callers' runs per batch (batchedRuns / batches); 0 before the first batch. */
     public double meanBatchRuns() {
       return batches == 0 ? 0 : (double) batchedRuns / batches;

@@ -17,19 +17,24 @@ public final class SessionOptions {
   /** The largest delay strand takes (its field is 32 bits of microseconds). */
   static final long MAX_BATCH_DELAY_MICROS = 0xFFFF_FFFFL;
 
-  private static final SessionOptions DEFAULTS = new SessionOptions(0, 0, 0, null);
+  /** {@link #withSliceRows} value that turns slicing off (STRAND_SLICE_OFF). */
+  public static final int SLICE_OFF = -1;
+
+  private static final SessionOptions DEFAULTS = new SessionOptions(0, 0, 0, null, 0);
 
   private final int intraOpThreads;
   private final int batchMaxRows;
   private final long batchDelayMicros;
   private final Dispatcher dispatcher;
+  private final int sliceRows;
 
   private SessionOptions(int intraOpThreads, int batchMaxRows, long batchDelayMicros,
-      Dispatcher dispatcher) {
+      Dispatcher dispatcher, int sliceRows) {
     this.intraOpThreads = intraOpThreads;
     this.batchMaxRows = batchMaxRows;
     this.batchDelayMicros = batchDelayMicros;
     this.dispatcher = dispatcher;
+    this.sliceRows = sliceRows;
   }
 
   /** One thread budget per run, no batching, no dispatcher. */
@@ -46,7 +51,7 @@ public final class SessionOptions {
     if (threads < 0) {
       throw new IllegalArgumentException("intraOpThreads must be >= 0");
     }
-    return new SessionOptions(threads, batchMaxRows, batchDelayMicros, dispatcher);
+    return new SessionOptions(threads, batchMaxRows, batchDelayMicros, dispatcher, sliceRows);
   }
 
   /**
@@ -65,7 +70,7 @@ public final class SessionOptions {
     if (maxRows < 0) {
       throw new IllegalArgumentException("batchMaxRows must be >= 0");
     }
-    return new SessionOptions(intraOpThreads, maxRows, batchDelayMicros, dispatcher);
+    return new SessionOptions(intraOpThreads, maxRows, batchDelayMicros, dispatcher, sliceRows);
   }
 
   /**
@@ -79,7 +84,7 @@ public final class SessionOptions {
       throw new IllegalArgumentException(
           "batchDelayMicros must be within 0.." + MAX_BATCH_DELAY_MICROS + ", not " + micros);
     }
-    return new SessionOptions(intraOpThreads, batchMaxRows, micros, dispatcher);
+    return new SessionOptions(intraOpThreads, batchMaxRows, micros, dispatcher, sliceRows);
   }
 
   /**
@@ -116,7 +121,24 @@ public final class SessionOptions {
    * must be open when the session is created.
    */
   public SessionOptions withDispatcher(Dispatcher dispatcher) {
-    return new SessionOptions(intraOpThreads, batchMaxRows, batchDelayMicros, dispatcher);
+    return new SessionOptions(intraOpThreads, batchMaxRows, batchDelayMicros, dispatcher,
+        sliceRows);
+  }
+
+  /**
+   * Slicing: a run of many rows may be made as several runs of fewer rows,
+   * spread over the run's intra-op threads, when strand has proven that each
+   * output row depends only on the same input row (outputs are then
+   * bit-identical to the whole run's). 0 (the default): strand picks the
+   * rows per slice; {@link #SLICE_OFF}: never slice; N &gt;= 1: slices of
+   * the largest divisor of the run's rows that is at most N. See
+   * {@link Session.Stats#slicedRuns()}.
+   */
+  public SessionOptions withSliceRows(int rows) {
+    if (rows < SLICE_OFF) {
+      throw new IllegalArgumentException("sliceRows must be >= 0 or SLICE_OFF, not " + rows);
+    }
+    return new SessionOptions(intraOpThreads, batchMaxRows, batchDelayMicros, dispatcher, rows);
   }
 
   public int intraOpThreads() {
@@ -133,6 +155,11 @@ public final class SessionOptions {
     return batchDelayMicros;
   }
 
+  /** 0: strand picks; {@link #SLICE_OFF}: never; else the most rows per slice. */
+  public int sliceRows() {
+    return sliceRows;
+  }
+
   /** The dispatcher runs execute on, or null. */
   public Dispatcher dispatcher() {
     return dispatcher;
@@ -141,6 +168,7 @@ public final class SessionOptions {
   @Override
   public String toString() {
     return "SessionOptions[intraOpThreads=" + intraOpThreads + ", batchMaxRows=" + batchMaxRows
-        + ", batchDelayMicros=" + batchDelayMicros + ", dispatcher=" + dispatcher + "]";
+        + ", batchDelayMicros=" + batchDelayMicros + ", dispatcher=" + dispatcher
+        + ", sliceRows=" + sliceRows + "]";
   }
 }

@@ -55,7 +55,41 @@ class SessionOptionsTest {
     assertThrows(IllegalArgumentException.class, () -> d.withBatching(4, Duration.ofSeconds(5000)));
     assertThrows(IllegalArgumentException.class, () -> d.withBatching(4, Duration.ofSeconds(-1)));
     assertEquals("SessionOptions[intraOpThreads=2, batchMaxRows=32, batchDelayMicros=201, "
-        + "dispatcher=null]", o.toString());
+        + "dispatcher=null, sliceRows=0]", o.toString());
+    assertEquals(0, d.sliceRows());
+    assertEquals(3, d.withSliceRows(3).sliceRows());
+    assertEquals(SessionOptions.SLICE_OFF, d.withSliceRows(SessionOptions.SLICE_OFF).sliceRows());
+    assertThrows(IllegalArgumentException.class, () -> d.withSliceRows(-2));
+  }
+
+  /**
+   * Slices of one row on two threads give the bits of a session that never
+   * slices, and the statistics show the runs made as slices (only the
+   * native session's slicing counts them); SLICE_OFF never slices.
+   */
+  @Test
+  void slicedRunsGiveWholeBits() {
+    try (ResourceScope scope = ResourceScope.open()) {
+      Model model = Model.load(TestSupport.model("mlp_tiny.onnx"));
+      Session whole = model.newSession(SessionOptions.defaults()
+          .withSliceRows(SessionOptions.SLICE_OFF));
+      Session sliced = model.newSession(SessionOptions.defaults()
+          .withIntraOpThreads(2).withSliceRows(1));
+      float[] input = requestInput(6, 42);
+      int[] expected;
+      try (Tensor x = Tensor.of(input, 6, 16); Result r = whole.run("input", x)) {
+        expected = bits(r.get("output").toFloatArray());
+      }
+      for (int run = 0; run < 3; run++) {
+        try (Tensor x = Tensor.of(input, 6, 16); Result r = sliced.run("input", x)) {
+          assertArrayEquals(expected, bits(r.get("output").toFloatArray()), "run " + run);
+        }
+      }
+      Session.Stats stats = sliced.stats();
+      assertEquals(2, stats.slicedRuns(), "the first run plans whole; the next two slice");
+      assertEquals(12, stats.slices());
+      assertEquals(0, whole.stats().slicedRuns());
+    }
   }
 
   /** A request's input: rows of 16 values from a seed, never 0. */
