@@ -592,7 +592,9 @@ STRAND_API strand_status strand_tensor_write_npy_buffer(const strand_tensor *ten
  *
  * Threads. Any number of threads may run one session at once; each run has
  * its own arena. A run splits big operations over the process's CPU budget
- * (see "Threads: the CPU budget" below), the calling thread included. */
+ * (see "Threads: the CPU budget" below), the calling thread included; a run
+ * of many rows may instead be made as slices of rows, each on one thread
+ * (strand_session_options.slice_rows). */
 typedef struct strand_session strand_session;
 typedef struct strand_dispatcher strand_dispatcher; /* see "The dispatcher" */
 

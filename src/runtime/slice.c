@@ -58,6 +58,24 @@ static double node_work(const strand_session *s, const plan *p, size_t k, int32_
   return (double)pv->count * (double)per_out;
 }
 
+/* Multiply-adds of recurrent node k: W and R (constants) over every step
+ * and row; 0 when not known. */
+static double recurrent_work(const strand_session *s, const plan *p, size_t k) {
+  const graph_node *node = &s->graph->nodes[k];
+  double weights = 0;
+  for (size_t i = 1; i <= 2 && i < node->n_inputs; i++) {
+    int32_t w = node->inputs[i];
+    if (w < 0 || !(s->graph->values[w].flags & GRAPH_VALUE_CONSTANT)) return 0;
+    weights += (double)s->templates[w].count;
+  }
+  int32_t x = node->inputs[0];
+  if (x < 0 || p->values[x].place == PLAN_NONE || p->values[x].rank != 3) return 0;
+  /* X is [seq, batch, input] (layout 0) or [batch, seq, input]: seq x batch
+   * is its element count over the input width. */
+  const int64_t *dims = p->dims + p->values[x].dims_at;
+  return weights * (double)dims[0] * (double)dims[1];
+}
+
 /* The fewest rows a slice of plan p's run should have: SLICE_PRODUCT_ROWS
  * when recurrent ops or products with fewer rows per batch row than that
  * do most of the work, else 1; and enough rows for SLICE_MIN_WORK (more
@@ -68,13 +86,16 @@ static int64_t slice_floor(const strand_session *s, plan *p, int64_t rows) {
   if (floor) return floor;
   const graph *g = s->graph;
   double few = 0, other = 0;
-  bool recurrent = false;
+  bool recurrent = false, unknown = false;
   for (size_t i = 0; i < p->n_steps; i++) {
     size_t k = p->steps[i].node;
     const char *op = g->nodes[k].op_type;
     int32_t v = s->nodes[k].outputs[0];
     if (strcmp(op, "LSTM") == 0 || strcmp(op, "GRU") == 0 || strcmp(op, "RNN") == 0) {
       recurrent = true;
+      double work = recurrent_work(s, p, k);
+      if (work == 0) unknown = true; /* counted as enough */
+      other += work;
     } else if (v >= 0 && (strcmp(op, "MatMul") == 0 || strcmp(op, "Gemm") == 0 ||
                           strcmp(op, "Conv") == 0)) {
       const plan_value *pv = &p->values[v];
@@ -86,7 +107,7 @@ static int64_t slice_floor(const strand_session *s, plan *p, int64_t rows) {
   }
   floor = recurrent || (few > 0 && few >= other) ? SLICE_PRODUCT_ROWS : 1;
   double per_row = (few + other) / (double)rows;
-  if (per_row * (double)floor < SLICE_MIN_WORK)
+  if (!unknown && per_row * (double)floor < SLICE_MIN_WORK)
     floor = per_row * (double)rows < SLICE_MIN_WORK ? rows + 1
                                                      : (int64_t)(SLICE_MIN_WORK / per_row) + 1;
   atomic_store_explicit(&p->slice_floor, floor, memory_order_relaxed);

@@ -13,6 +13,7 @@
 #include "model_builder.h"
 #include "session_from.h"
 #include "test.h"
+#include "test_tensors.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -67,6 +68,18 @@ static void build_mlp(mb *g) {
   mb_add_node(g, NULL, "Relu", "h1", "h2");
   add_node_int(g, "Gemm", "h2,w2,b2", "y", "transB", 1);
   mb_value_info(g, MB_GRAPH_OUTPUT, "y", 1, "batch,4");
+}
+
+/* x [batch, 256] -> MatMul [256, 1024] -> Relu -> MatMul [1024, 256] -> y:
+ * half a million multiply-adds a row, in products of one row per row. */
+static void build_wide_mlp(mb *g) {
+  mb_value_info(g, MB_GRAPH_INPUT, "x", 1, "batch,256");
+  add_floats(g, "w1", (int64_t[]){256, 1024}, 2, 0.125f);
+  add_floats(g, "w2", (int64_t[]){1024, 256}, 2, 0.125f);
+  mb_add_node(g, NULL, "MatMul", "x,w1", "h0");
+  mb_add_node(g, NULL, "Relu", "h0", "h1");
+  mb_add_node(g, NULL, "MatMul", "h1,w2", "y");
+  mb_value_info(g, MB_GRAPH_OUTPUT, "y", 1, "batch,256");
 }
 
 /* x [batch, 3, 6, 6] -> Conv -> Relu -> MaxPool -> GlobalAveragePool ->
@@ -211,17 +224,6 @@ static strand_session *open_model(build_fn build, unsigned slice_rows, unsigned 
   return session_from_options(&m, &o);
 }
 
-static strand_tensor *make_input(const int64_t *dims, size_t rank, unsigned seed) {
-  strand_tensor *t = NULL;
-  if (strand_tensor_create(STRAND_DTYPE_FLOAT32, dims, rank, &t)) return NULL;
-  float *x;
-  size_t n;
-  strand_tensor_data(t, (void **)&x);
-  strand_tensor_element_count(t, &n);
-  for (size_t i = 0; i < n; i++) x[i] = (float)((i * 7 + seed * 13) % 23) / 4.0f - 2.5f;
-  return t;
-}
-
 #define MAX_OUT 2
 
 static strand_status run_all(strand_session *s, const strand_tensor *x, strand_tensor **outs,
@@ -229,6 +231,15 @@ static strand_status run_all(strand_session *s, const strand_tensor *x, strand_t
   const char *in = "x";
   for (size_t i = 0; i < n_out; i++) outs[i] = NULL;
   return strand_session_run(s, &in, &x, 1, NULL, outs, n_out);
+}
+
+/* Runs s on x `times` times, dropping the outputs (to plan, then prove). */
+static void run_times(strand_session *s, const strand_tensor *x, int times) {
+  for (int run = 0; run < times; run++) {
+    strand_tensor *y = NULL;
+    CHECK_OK(run_all(s, x, &y, 1));
+    strand_tensor_release(y);
+  }
 }
 
 static bool same_tensor(const strand_tensor *a, const strand_tensor *b) {
@@ -264,7 +275,7 @@ static uint64_t compare(build_fn build, const int64_t *dims, size_t rank, size_t
                         unsigned slice_rows, unsigned threads) {
   strand_session *whole = open_model(build, STRAND_SLICE_OFF, 1);
   strand_session *sliced = open_model(build, slice_rows, threads);
-  strand_tensor *x = make_input(dims, rank, 3);
+  strand_tensor *x = test_input_tensor(dims, rank, 3);
   strand_tensor *want[MAX_OUT] = {0}, *got[MAX_OUT] = {0};
   uint64_t runs = UINT64_MAX;
   if (!whole || !sliced || !x) {
@@ -310,28 +321,41 @@ TEST(slices_are_the_largest_divisor_of_the_rows) {
   /* 7 rows in slices of at most 2: seven slices of one; 12 in at most 5:
    * slices of 4. */
   strand_session *s = open_model(build_mlp, 2, 1);
-  strand_tensor *x7 = make_input((int64_t[]){7, 8}, 2, 1);
-  strand_tensor *x12 = make_input((int64_t[]){12, 8}, 2, 2);
-  strand_tensor *y = NULL;
+  strand_tensor *x7 = test_input_tensor((int64_t[]){7, 8}, 2, 1);
+  strand_tensor *x12 = test_input_tensor((int64_t[]){12, 8}, 2, 2);
   uint64_t slices = 0;
   REQUIRE(s && x7 && x12);
-  for (int run = 0; run < 3; run++) {
-    CHECK_OK(run_all(s, x7, &y, 1));
-    strand_tensor_release(y);
-  }
+  run_times(s, x7, 3);
   CHECK(sliced_runs(s, &slices) == 2);
   CHECK(slices == 14);
   strand_session_release(s);
   s = open_model(build_mlp, 5, 1);
-  for (int run = 0; run < 3 && s; run++) {
-    CHECK_OK(run_all(s, x12, &y, 1));
-    strand_tensor_release(y);
-  }
+  if (s) run_times(s, x12, 3);
   CHECK(sliced_runs(s, &slices) == 2);
   CHECK(slices == 6);
   strand_session_release(s);
   strand_tensor_release(x7);
   strand_tensor_release(x12);
+}
+
+/* strand's own choice (slice_rows 0): products of one row per row get
+ * slices of at least 8 rows, no more than the threads' share; one thread
+ * gets none; a model with little work per run is never sliced. */
+TEST(strand_picks_slices_where_they_pay) {
+  const int64_t rows32[] = {32, 256}, rows12[] = {12, 8};
+  strand_session *s = open_model(build_wide_mlp, 0, 2);
+  strand_tensor *x = test_input_tensor(rows32, 2, 4);
+  uint64_t slices = 0;
+  REQUIRE(s && x);
+  run_times(s, x, 3);
+  if (strand_threads_get_budget() >= 2) {
+    CHECK(sliced_runs(s, &slices) == 2);
+    CHECK(slices == 4); /* 16 rows each: the share of two threads */
+  }
+  strand_tensor_release(x);
+  strand_session_release(s);
+  CHECK(compare(build_wide_mlp, rows32, 2, 1, 0, 1) == 0);
+  CHECK(compare(build_mlp, rows12, 2, 1, 0, 2) == 0);
 }
 
 TEST(one_row_and_slicing_off_never_slice) {
@@ -367,7 +391,7 @@ TEST(rows_that_mix_are_never_sliced) {
 TEST(caller_outputs_are_filled_in_place_or_refused) {
   strand_session *ref = open_model(build_cnn, STRAND_SLICE_OFF, 1);
   strand_session *s = open_model(build_cnn, 2, 2);
-  strand_tensor *x = make_input((int64_t[]){8, 3, 6, 6}, 4, 5);
+  strand_tensor *x = test_input_tensor((int64_t[]){8, 3, 6, 6}, 4, 5);
   strand_tensor *want = NULL, *mine = NULL, *wrong = NULL;
   REQUIRE(ref && s && x);
   CHECK_OK(run_all(ref, x, &want, 1));
@@ -395,7 +419,7 @@ TEST(caller_outputs_are_filled_in_place_or_refused) {
 TEST(misaligned_inputs_and_outputs_slice_too) {
   strand_session *ref = open_model(build_mlp, STRAND_SLICE_OFF, 1);
   strand_session *s = open_model(build_mlp, 3, 2);
-  strand_tensor *x = make_input((int64_t[]){9, 8}, 2, 7), *want = NULL;
+  strand_tensor *x = test_input_tensor((int64_t[]){9, 8}, 2, 7), *want = NULL;
   REQUIRE(ref && s && x);
   CHECK_OK(run_all(ref, x, &want, 1));
   /* Both buffers one byte off float alignment. */
@@ -427,12 +451,9 @@ TEST(misaligned_inputs_and_outputs_slice_too) {
 
 TEST(a_passed_deadline_stops_a_sliced_run) {
   strand_session *s = open_model(build_cnn, 1, 2);
-  strand_tensor *x = make_input((int64_t[]){8, 3, 6, 6}, 4, 1), *y = NULL;
+  strand_tensor *x = test_input_tensor((int64_t[]){8, 3, 6, 6}, 4, 1), *y = NULL;
   REQUIRE(s && x);
-  for (int run = 0; run < 2; run++) { /* plan, then prove */
-    CHECK_OK(run_all(s, x, &y, 1));
-    strand_tensor_release(y);
-  }
+  run_times(s, x, 2); /* plan, then prove */
   strand_run_options o = {.struct_size = sizeof o, .deadline_ns = 1};
   const char *in = "x";
   y = NULL;
@@ -446,23 +467,18 @@ TEST(a_passed_deadline_stops_a_sliced_run) {
 
 TEST(a_memory_limit_fails_a_slice_cleanly) {
   strand_session *s = open_model(build_cnn, 1, 1);
-  strand_tensor *x = make_input((int64_t[]){8, 3, 6, 6}, 4, 1), *y = NULL;
+  strand_tensor *x = test_input_tensor((int64_t[]){8, 3, 6, 6}, 4, 1), *y = NULL;
   REQUIRE(s && x);
-  CHECK_OK(run_all(s, x, &y, 1)); /* whole: plans */
-  strand_tensor_release(y);
+  run_times(s, x, 1); /* whole: plans */
   strand_memory_stats m;
   strand_memory_get_stats(&m);
   /* The first slice plans and needs an arena of its own: no room. */
   strand_memory_set_limit(m.total_live_bytes + 64);
-  y = NULL;
   strand_status st = run_all(s, x, &y, 1);
   CHECK(st == STRAND_E_MEMORY_LIMIT);
   CHECK(y == NULL);
   strand_memory_set_limit(0);
-  for (int run = 0; run < 2; run++) {
-    CHECK_OK(run_all(s, x, &y, 1));
-    strand_tensor_release(y);
-  }
+  run_times(s, x, 2);
   CHECK(sliced_runs(s, NULL) == 2);
   strand_tensor_release(x);
   strand_session_release(s);
@@ -478,7 +494,7 @@ static void *caller(void *arg) {
   callers *c = arg;
   int id = atomic_fetch_add(&c->next, 1);
   int64_t rows = 2 + id % 5;
-  strand_tensor *x = make_input((int64_t[]){rows, 4, 8}, 3, (unsigned)id), *want = NULL, *got = NULL;
+  strand_tensor *x = test_input_tensor((int64_t[]){rows, 4, 8}, 3, (unsigned)id), *want = NULL, *got = NULL;
   if (!x || run_all(c->whole, x, &want, 1)) {
     test_fail(__FILE__, __LINE__, "caller %d: setup: %s", id, strand_errmsg());
   } else {

@@ -10,6 +10,7 @@
 #include "model_builder.h"
 #include "session_from.h"
 #include "test.h"
+#include "test_tensors.h"
 
 #include "runtime/executor.h"
 
@@ -18,22 +19,6 @@
 
 /* ---- helpers ------------------------------------------------------------------- */
 
-/* x[i]: a mix of signs, no two equal. */
-static float input_at(size_t i, unsigned seed) {
-  float v = (float)((i * 7 + seed * 13) % 23) - 11.0f;
-  return v + (float)i / 1024.0f;
-}
-
-static strand_tensor *make_input(const int64_t *dims, size_t rank, unsigned seed) {
-  strand_tensor *t = NULL;
-  if (strand_tensor_create(STRAND_DTYPE_FLOAT32, dims, rank, &t)) return NULL;
-  float *x;
-  size_t n;
-  strand_tensor_data(t, (void **)&x);
-  strand_tensor_element_count(t, &n);
-  for (size_t i = 0; i < n; i++) x[i] = input_at(i, seed);
-  return t;
-}
 
 /* Runs `s` on x (input "x") asking for `n_out` named outputs. */
 static strand_status run_x(strand_session *s, const strand_tensor *x, const char *const *names,
@@ -166,7 +151,7 @@ TEST(a_view_equals_the_copy) {
   mb_value_info(&g, MB_GRAPH_OUTPUT, "z", 1, NULL);
   strand_session *s = session_of(&g);
   REQUIRE(s);
-  strand_tensor *x = make_input((int64_t[]){2, 3, 4}, 3, 1);
+  strand_tensor *x = test_input_tensor((int64_t[]){2, 3, 4}, 3, 1);
   REQUIRE(x);
   size_t n;
   const float *xd = floats(x, &n);
@@ -215,7 +200,7 @@ TEST(a_chain_of_views_has_one_root) {
   mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
   strand_session *s = session_of(&g);
   REQUIRE(s);
-  strand_tensor *x = make_input((int64_t[]){3, 4}, 2, 2);
+  strand_tensor *x = test_input_tensor((int64_t[]){3, 4}, 2, 2);
   REQUIRE(x);
   size_t n;
   const float *xd = floats(x, &n);
@@ -275,7 +260,7 @@ TEST(views_of_inputs_and_constants) {
   for (int misaligned = 0; misaligned < 2; misaligned++) {
     for (int run = 0; run < 3; run++) {
       float xv[12], saved[12];
-      for (size_t i = 0; i < 12; i++) xv[i] = input_at(i, (unsigned)run);
+      for (size_t i = 0; i < 12; i++) xv[i] = test_input_at(i, (unsigned)run);
       unsigned char *at = raw + (misaligned ? 2 : 0);
       memcpy(at, xv, sizeof xv);
       strand_tensor *x = NULL, *y = NULL;
@@ -328,7 +313,7 @@ TEST(outputs_own_their_bytes) {
     const char *const *names = with_a ? all : some;
     size_t n_out = with_a ? 4 : 2;
     strand_tensor *first[4], *second[4];
-    strand_tensor *x1 = make_input((int64_t[]){2, 4}, 2, 3), *x2 = make_input((int64_t[]){2, 4}, 2, 4);
+    strand_tensor *x1 = test_input_tensor((int64_t[]){2, 4}, 2, 3), *x2 = test_input_tensor((int64_t[]){2, 4}, 2, 4);
     REQUIRE(x1 && x2);
     float x1v[8];
     size_t n;
@@ -392,7 +377,7 @@ TEST(a_value_read_by_a_view_and_a_later_node) {
   mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
   strand_session *s = session_of(&g);
   REQUIRE(s);
-  strand_tensor *x = make_input((int64_t[]){3, 4}, 2, 5);
+  strand_tensor *x = test_input_tensor((int64_t[]){3, 4}, 2, 5);
   REQUIRE(x);
   size_t n;
   const float *xd = floats(x, &n);
@@ -435,7 +420,7 @@ TEST(the_arena_keeps_bytes_a_view_still_reads) {
   strand_session *s = session_of(&g);
   REQUIRE(s);
   for (int64_t batch = 1; batch <= 4; batch += 3) {
-    strand_tensor *x = make_input((int64_t[]){batch, 64}, 2, 6);
+    strand_tensor *x = test_input_tensor((int64_t[]){batch, 64}, 2, 6);
     REQUIRE(x);
     size_t n;
     const float *xd = floats(x, &n);
@@ -489,7 +474,7 @@ TEST(views_shrink_the_arena) {
   mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
   strand_session *s = session_of(&g);
   REQUIRE(s);
-  strand_tensor *x = make_input((int64_t[]){4, 64}, 2, 7), *y = NULL;
+  strand_tensor *x = test_input_tensor((int64_t[]){4, 64}, 2, 7), *y = NULL;
   REQUIRE(x);
   REQUIRE_OK(run_x(s, x, NULL, &y, 1));
   strand_tensor_release(y);
@@ -557,7 +542,7 @@ TEST(views_under_concurrent_runs) {
   sh.session = session_from(&m);
   REQUIRE(sh.session);
   for (int i = 0; i < THREADS; i++) {
-    sh.inputs[i] = make_input((int64_t[]){1 + i % 2 * 7, 6}, 2, (unsigned)i);
+    sh.inputs[i] = test_input_tensor((int64_t[]){1 + i % 2 * 7, 6}, 2, (unsigned)i);
     REQUIRE(sh.inputs[i]);
   }
   pthread_t threads[THREADS];
@@ -589,7 +574,7 @@ TEST(planning_runs_share_too) {
   strand_session *s = session_of(&g);
   REQUIRE(s);
   CHECK(!s->cacheable);
-  strand_tensor *x = make_input((int64_t[]){N}, 1, 8), *shape = NULL;
+  strand_tensor *x = test_input_tensor((int64_t[]){N}, 1, 8), *shape = NULL;
   REQUIRE(x);
   REQUIRE_OK(strand_tensor_create(STRAND_DTYPE_INT64, (int64_t[]){2}, 1, &shape));
   int64_t *target;
@@ -650,7 +635,7 @@ TEST(views_read_by_subgraphs) {
   mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
   strand_session *s = session_of(&g);
   REQUIRE(s);
-  strand_tensor *x = make_input((int64_t[]){4, 3}, 2, 9), *cond = NULL;
+  strand_tensor *x = test_input_tensor((int64_t[]){4, 3}, 2, 9), *cond = NULL;
   REQUIRE(x);
   REQUIRE_OK(strand_tensor_create(STRAND_DTYPE_BOOL, NULL, 0, &cond));
   uint8_t *c;
@@ -693,7 +678,7 @@ TEST(a_failing_run_after_views) {
   mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
   strand_session *s = session_of(&g);
   REQUIRE(s);
-  strand_tensor *x = make_input((int64_t[]){6}, 1, 10), *shape = NULL;
+  strand_tensor *x = test_input_tensor((int64_t[]){6}, 1, 10), *shape = NULL;
   REQUIRE(x);
   REQUIRE_OK(strand_tensor_create(STRAND_DTYPE_INT64, (int64_t[]){1}, 1, &shape));
   int64_t *target;
