@@ -872,7 +872,10 @@ STRAND_API strand_status strand_session_get_stats(const strand_session *session,
  *
  * Pool workers are created when first needed and live for the process. When
  * idle they spin for at most about 20 microseconds (not at all when the
- * process has a single CPU), then sleep. In a child process made by fork(),
+ * process has a single CPU), then sleep; while session runs are in progress
+ * and leave a worker a core, it spins instead for up to twice the usual gap
+ * between the parallel loops it joined, at most 250 microseconds, and stops
+ * once no run is left. In a child process made by fork(),
  * the pool runs all work on the calling thread. */
 
 /* Sets the process-wide budget.

@@ -35,6 +35,12 @@
  * the process has more than one CPU (with one, spinning only delays the
  * thread it waits for). */
 #define SPIN_NS 20000u
+/* While session runs are in progress and leave a worker a core, the worker
+ * spins instead for twice the mean gap between the loops it joined, when
+ * that is below this: a worker asleep when a run's next loop comes joins
+ * it late, or not at all. Longer gaps (a run's serial stretches) keep the
+ * short spin, and the spin ends early when no run is left. */
+#define RUN_SPIN_MAX_NS 250000u
 
 typedef struct job {
   strand__task_fn fn;
@@ -285,18 +291,20 @@ bool strand__thread_pool_is_worker(void) { return is_worker; }
 /* ---- spinning ------------------------------------------------------------------ */
 
 
-/* Spins for at most spin_ns until *value != 0 (want_zero false) or == 0
- * (want_zero true); tells whether that happened. Acquire on success. */
-static bool spin_for(_Atomic unsigned *value, bool want_zero) {
+/* Spins for at most `limit` ns until *value != 0 (want_zero false) or == 0
+ * (want_zero true); tells whether that happened. Acquire on success. With
+ * `while_runs`, it also gives up once no session run is in progress. */
+static bool spin_for(_Atomic unsigned *value, bool want_zero, uint64_t limit, bool while_runs) {
   uint64_t deadline = 0;
   for (unsigned i = 0;; i++) {
     if ((atomic_load_explicit(value, memory_order_acquire) == 0) == want_zero) return true;
-    if (spin_ns == 0) return false;
+    if (limit == 0) return false;
     strand__cpu_relax();
     if ((i & 63) == 63) {
       uint64_t t = strand__now_ns();
-      if (deadline == 0) deadline = t + spin_ns;
+      if (deadline == 0) deadline = t + limit;
       else if (t > deadline) return false;
+      if (while_runs && atomic_load_explicit(&runs_active, memory_order_relaxed) == 0) return false;
     }
   }
 }
@@ -368,13 +376,21 @@ static void *worker_main(void *arg) {
   pthread_setname_np(pthread_self(), name);
   is_worker = true;
   in_task = true;
+  uint64_t idle_since = 0, gap_mean = 0; /* gaps between loops joined during runs */
   pthread_mutex_lock(&pool.lock);
   for (;;) {
     job *j = pool.active < workers_allowed() ? take_job() : NULL;
     if (j) {
       pool.active++;
       pthread_mutex_unlock(&pool.lock);
+      uint64_t now = strand__now_ns();
+      if (idle_since && atomic_load_explicit(&runs_active, memory_order_relaxed)) {
+        uint64_t gap = now - idle_since;
+        if (gap > 4 * RUN_SPIN_MAX_NS) gap = 4 * RUN_SPIN_MAX_NS; /* one idle spell weighs little */
+        gap_mean = gap_mean ? (3 * gap_mean + gap) / 4 : gap;
+      }
       run_tasks(j);
+      idle_since = strand__now_ns();
       pthread_mutex_lock(&pool.lock);
       pool.active--;
       bool wake = j->caller_waiting;
@@ -386,7 +402,12 @@ static void *worker_main(void *arg) {
     if (pool.active + pool.spinning < workers_allowed()) {
       pool.spinning++;
       pthread_mutex_unlock(&pool.lock);
-      bool seen = spin_for(&queue_length, false);
+      unsigned runs = atomic_load_explicit(&runs_active, memory_order_relaxed);
+      bool in_run = spin_ns && runs > 0 && runs < current_budget() && gap_mean &&
+                    gap_mean < RUN_SPIN_MAX_NS;
+      uint64_t limit = in_run && 2 * gap_mean > spin_ns ? 2 * gap_mean : spin_ns;
+      if (limit > RUN_SPIN_MAX_NS) limit = RUN_SPIN_MAX_NS;
+      bool seen = spin_for(&queue_length, false, limit, limit > spin_ns);
       pthread_mutex_lock(&pool.lock);
       pool.spinning--;
       if (seen || pool.head) continue;
@@ -486,7 +507,7 @@ void strand__parallel_for(size_t n_tasks, strand__task_fn fn, void *ctx, unsigne
   pthread_mutex_lock(&pool.lock);
   if (j.queued) unlink_job(&j);
   pthread_mutex_unlock(&pool.lock);
-  if (spin_for(&j.attached, true)) return;
+  if (spin_for(&j.attached, true, spin_ns, false)) return;
   pthread_mutex_lock(&pool.lock);
   j.caller_waiting = true;
   while (atomic_load_explicit(&j.attached, memory_order_acquire) != 0)

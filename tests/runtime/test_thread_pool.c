@@ -396,6 +396,36 @@ TEST(idle_workers_stop_using_cpu) {
   CHECK_OK(strand_threads_set_budget(0));
 }
 
+/* Inside a session run whose loops come back to back, workers spin longer
+ * between loops, but never more than a quarter of a millisecond: a run's
+ * long serial stretch, or the end of every run, puts them to sleep. */
+TEST(workers_spinning_through_a_run_still_sleep) {
+  CHECK_OK(strand_threads_set_budget(2));
+  _Atomic int *hits = calloc(4096, sizeof *hits);
+  int *plain = calloc(4096, sizeof *plain);
+  REQUIRE(hits && plain);
+  cover_ctx ctx = {4096, hits, plain};
+  strand__pool_run_begin();
+  for (int i = 0; i < 500; i++) strand__parallel_for(4096, cover_task, &ctx, 0);
+  int workers = 0;
+  long hz = sysconf(_SC_CLK_TCK);
+  long before = worker_ticks(&workers);
+  REQUIRE(before >= 0);
+  sleep_ms(400); /* a serial stretch of the run */
+  long during = worker_ticks(&workers);
+  CHECK(during - before <= hz / 20 + 1);
+  strand__pool_run_end();
+  sleep_ms(400);
+  long after = worker_ticks(&workers);
+  CHECK(after - during <= hz / 20 + 1);
+  if (during - before > hz / 20 + 1 || after - during > hz / 20 + 1)
+    printf("     workers used %ld ticks in a run's idle 400 ms, %ld after it\n",
+           during - before, after - during);
+  free(hits);
+  free(plain);
+  CHECK_OK(strand_threads_set_budget(0));
+}
+
 static void note_worker(void *ctx, size_t task) {
   cover_ctx *c = ctx;
   atomic_fetch_add_explicit(&c->hits[task], 1, memory_order_relaxed);
