@@ -260,12 +260,18 @@ const char *session_batch_symbol(const graph *g);
  * (the call's output tensors may have been made already). */
 strand_status slice_run(run_call *call, plan *whole, bool *handled);
 
+typedef enum rows_verdict {
+  ROWS_MIXED = 0,       /* not proven independent: run such batches whole */
+  ROWS_INDEPENDENT = 1,
+  ROWS_UNPROVEN = 2     /* no memory for the proof: try again later */
+} rows_verdict;
+
 /* Whether running `whole` (rows_whole rows) as runs of `part` (rows_part
  * rows each) gives the requested outputs (slot_value) byte for byte: see
  * rows.c. */
-bool session_rows_independent(const strand_session *s, const plan *whole, const plan *part,
-                              int64_t rows_whole, int64_t rows_part, const int32_t *slot_value,
-                              size_t n_slots);
+rows_verdict session_rows_independent(const strand_session *s, const plan *whole,
+                                      const plan *part, int64_t rows_whole, int64_t rows_part,
+                                      const int32_t *slot_value, size_t n_slots);
 
 /* ---- plan.c ---------------------------------------------------------------- */
 

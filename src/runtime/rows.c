@@ -671,13 +671,14 @@ static bool node_rule(rows_proof *r, size_t k) {
   return rows_in && !shape ? rows_rule(r, node, outputs) : rowless_rule(r, node, outputs);
 }
 
-bool session_rows_independent(const strand_session *s, const plan *whole, const plan *part,
-                              int64_t rows_whole, int64_t rows_part, const int32_t *slot_value,
-                              size_t n_slots) {
+rows_verdict session_rows_independent(const strand_session *s, const plan *whole,
+                                      const plan *part, int64_t rows_whole, int64_t rows_part,
+                                      const int32_t *slot_value, size_t n_slots) {
   const graph *g = s->graph;
-  if (rows_part < 1 || rows_whole <= rows_part) return false;
+  if (rows_part < 1 || rows_whole <= rows_part) return ROWS_MIXED;
   void *mem;
-  if (strand__alloc(g->n_values * sizeof(row_state), STRAND_MEMORY_SCRATCH, &mem)) return false;
+  if (strand__alloc(g->n_values * sizeof(row_state), STRAND_MEMORY_SCRATCH, &mem))
+    return ROWS_UNPROVEN;
   rows_proof r = {s, g, whole, part, rows_whole, rows_part, mem};
   for (size_t v = 0; v < g->n_values; v++) r.state[v] = (row_state){-1, 0, 0, 0};
   const row_state plain = {0, 1, 1, 0};
@@ -700,7 +701,11 @@ bool session_rows_independent(const strand_session *s, const plan *whole, const 
     const row_state *st = &r.state[v];
     ok = !(g->values[v].flags & GRAPH_VALUE_CONSTANT) && g->values[v].producer >= 0 &&
          st->axis == 0 && same_layout(st, &plain);
+    if (!ok && strand__log_enabled(STRAND_LOG_INFO))
+      strand__log(STRAND_LOG_INFO, "session runs batches of %lld rows whole: output \"%s\" "
+                  "does not keep the rows on its first axis", (long long)rows_whole,
+                  g->values[v].name);
   }
   strand__free(mem, g->n_values * sizeof(row_state), STRAND_MEMORY_SCRATCH);
-  return ok;
+  return ok ? ROWS_INDEPENDENT : ROWS_MIXED;
 }

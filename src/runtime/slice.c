@@ -236,11 +236,14 @@ strand_status slice_run(run_call *call, plan *whole, bool *handled) {
       *handled = true;
       return st;
     }
-    bool proven = sliced && session_rows_independent(s, whole, sliced, rows, part,
-                                                     c->slot_value, call->n_slots);
+    rows_verdict v = sliced ? session_rows_independent(s, whole, sliced, rows, part,
+                                                       c->slot_value, call->n_slots)
+                            : ROWS_UNPROVEN;
     if (sliced) plan_release(sliced);
-    atomic_store_explicit(&whole->slice_rows, proven ? part : -1, memory_order_relaxed);
-    if (!proven) return STRAND_OK;
+    if (v != ROWS_UNPROVEN)
+      atomic_store_explicit(&whole->slice_rows, v == ROWS_INDEPENDENT ? part : -1,
+                            memory_order_relaxed);
+    if (v != ROWS_INDEPENDENT) return STRAND_OK; /* the run goes on whole */
     sl.first = 1;
   }
   *handled = true;

@@ -484,6 +484,47 @@ TEST(a_memory_limit_fails_a_slice_cleanly) {
   strand_session_release(s);
 }
 
+/* Every allocation of a run that proves and slices, failed in turn: the run
+ * fails with STRAND_E_OUT_OF_MEMORY or gives the right bytes, nothing
+ * leaks, and a failure never keeps later runs from slicing (a failed proof
+ * is not a verdict). */
+TEST(each_failed_allocation_of_a_sliced_run_is_clean) {
+  strand_session *ref = open_model(build_attention, STRAND_SLICE_OFF, 1);
+  strand_tensor *x = test_input_tensor((int64_t[]){4, 4, 8}, 3, 9), *want = NULL;
+  REQUIRE(ref && x);
+  CHECK_OK(run_all(ref, x, &want, 1));
+  strand_session_release(ref);
+  int untouched = 0;
+  for (uint64_t n = 1; n < 2000 && untouched < 3 && !test_failed_now(); n++) {
+    strand_session *s = open_model(build_attention, 1, 2);
+    REQUIRE(s);
+    run_times(s, x, 1); /* plans whole, unarmed */
+    strand_memory_stats before, after;
+    strand_memory_get_stats(&before);
+    strand_tensor *y = NULL;
+    strand_memory_fail_nth(n);
+    strand_status st = run_all(s, x, &y, 1);
+    strand_memory_fail_nth(0);
+    strand_memory_get_stats(&after);
+    CHECK(st == STRAND_OK || st == STRAND_E_OUT_OF_MEMORY);
+    CHECK(st != STRAND_OK || same_tensor(want, y));
+    CHECK(st == STRAND_OK || y == NULL);
+    strand_tensor_release(y);
+    if (after.failed_allocations == before.failed_allocations) untouched++;
+    for (int run = 0; run < 2; run++) {
+      CHECK_OK(run_all(s, x, &y, 1));
+      CHECK(same_tensor(want, y));
+      strand_tensor_release(y);
+    }
+    CHECK(sliced_runs(s, NULL) >= 1);
+    if (test_failed_now()) fprintf(stderr, "    failing allocation %llu\n", (unsigned long long)n);
+    strand_session_release(s);
+  }
+  CHECK(untouched == 3);
+  strand_tensor_release(want);
+  strand_tensor_release(x);
+}
+
 /* Many callers slicing one session at once, each with its own row count. */
 typedef struct callers {
   strand_session *sliced, *whole;
