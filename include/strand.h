@@ -647,7 +647,9 @@ typedef struct strand_session_options {
    * ("slices"), spread over the run's intra-op threads, each slice on one
    * thread from start to end, and, with one thread, to keep each slice's
    * working memory in cache. 0 (the default): strand picks the slice rows
-   * from the threads and the plan's memory per row; STRAND_SLICE_OFF: never
+   * from the threads, the plan's memory per row and the kind of work (at
+   * least 8 rows for recurrent and MLP-like models, no slicing for runs
+   * of a few million multiply-adds or less); STRAND_SLICE_OFF: never
    * slice; N >= 1: slices of N rows (the largest divisor of the run's rows
    * that is at most N). A run is sliced only when strand has proven, from
    * the plans of the whole run and of a slice, that each output row depends
