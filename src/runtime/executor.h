@@ -15,8 +15,9 @@
  * insert or move an entry, never while a kernel runs; its statistics
  * (atomics); and its batcher's queue, under the batcher's own lock (see
  * batcher.c), never held while a kernel runs either. Plans are immutable
- * once built and reference-counted (a run may use a plan the cache has
- * just evicted).
+ * once built, but for the two atomics slicing keeps in them (slice_rows,
+ * slice_floor: any run may set them, every value it may set is right),
+ * and reference-counted (a run may use a plan the cache has just evicted).
  */
 #ifndef STRAND_RUNTIME_EXECUTOR_H
 #define STRAND_RUNTIME_EXECUTOR_H
