@@ -9,8 +9,10 @@
  *  - direct over few input channels (conv_direct.h, AVX-512): constant W
  *    with at most 4 input channels in one group, 2-D, kernels up to 3×3,
  *    column strides 1 or 2 without column dilation (a network's stem).
- *  - Winograd F(2×2, 3×3) (conv_winograd.h, AVX-512): constant finite 3×3
- *    W at unit strides and dilations in one group, 16+ channels each way.
+ *  - Winograd F(2×2, 3×3) or F(4×4, 3×3) (conv_winograd.h, AVX-512):
+ *    constant finite 3×3 W at unit strides and dilations in one group, 16+
+ *    channels each way; the larger blocks where the model gives an output
+ *    plane that repays them (conv_winograd_tile_for).
  *  - direct depthwise: when each group has one input channel (MobileNet's
  *    depthwise layers), each output channel is a stencil over one input
  *    plane (conv_depthwise.h: AVX-512, AVX2 or portable C).
@@ -287,6 +289,17 @@ static strand_status prepare_direct(kernel_prepare *p, conv_params *params) {
  * transforms cost too much next to the products. */
 #define WINOGRAD_MIN_CHANNELS 16
 
+/* The output size along spatial axis d (0 rows, 1 columns) of a 3×3 unit
+ * stride window, when the model gives the input's; -1 when it does not. */
+static int64_t known_out(kernel_prepare *p, const kernel_window *win, int d) {
+  const graph_value *x = kernel_input_value(p, 0);
+  if (x->rank != 4 || x->dims[2 + d].value < 0) return -1;
+  int64_t in = x->dims[2 + d].value;
+  if (win->auto_pad == KERNEL_PAD_SAME_UPPER || win->auto_pad == KERNEL_PAD_SAME_LOWER) return in;
+  if (win->auto_pad == KERNEL_PAD_VALID || win->n_pads != 4) return in - 2;
+  return in + win->pads[d] + win->pads[2 + d] - 2;
+}
+
 static strand_status prepare_winograd(kernel_prepare *p, conv_params *params) {
   const onnx_tensor *w = kernel_constant_input(p, 1);
   const kernel_window *win = &params->window;
@@ -304,6 +317,7 @@ static strand_status prepare_winograd(kernel_prepare *p, conv_params *params) {
   for (size_t i = 0; i < w->count; i++)
     if (!isfinite(wv[i])) return STRAND_OK;
   return conv_winograd_prepare(p, w->data, (size_t)w->dims[0], (size_t)w->dims[1],
+                               conv_winograd_tile_for(known_out(p, win, 0), known_out(p, win, 1)),
                                &params->winograd);
 }
 

@@ -2,6 +2,7 @@
  * groups (depthwise included), strides, dilations, explicit and automatic
  * padding, 1-D to 3-D, sizes that split over several threads. */
 #include "kernel_runner.h"
+#include "kernels/conv_winograd.h"
 
 typedef struct conv_case {
   int spatial, n, c, m, group;
@@ -208,6 +209,60 @@ TEST(conv_winograd_shapes_match_reference) {
       if (k.in[d] + k.pad_begin[d] + k.pad_end[d] < 3) k.pad_end[d] = 3 - k.in[d] - k.pad_begin[d];
     }
     k.kernel[2] = 1;
+    check_conv(&k, &r);
+    if (test_failed_now()) break;
+  }
+  strand_threads_set_budget(0);
+}
+
+/* Which Winograd blocks a plane gets: 4×4 on ResNet's 56 and 28 planes,
+ * 2×2 on its 14×14 and 7×7 ones (16 and 4 tiles of 4×4 would mostly stream
+ * the larger weights), on a plane too thin to gain, and when the size is
+ * unknown. */
+TEST(conv_winograd_block_side_follows_the_plane) {
+  CHECK(conv_winograd_tile_for(56, 56) == 4);
+  CHECK(conv_winograd_tile_for(28, 28) == 4);
+  CHECK(conv_winograd_tile_for(14, 14) == 2);
+  CHECK(conv_winograd_tile_for(24, 24) == 4);
+  CHECK(conv_winograd_tile_for(7, 7) == 2);
+  CHECK(conv_winograd_tile_for(1, 1000) == 2);
+  CHECK(conv_winograd_tile_for(-1, 56) == 2);
+  CHECK(conv_winograd_tile_for(56, -1) == 2);
+}
+
+/* F(4×4, 3×3) (planes with at least 28 blocks of 4×4): every remainder of
+ * rows and columns by 4, more than 16 tile columns (a second vector of
+ * tiles, whose last tile reads two columns past its vector's 64), pads up
+ * to 2 on either side, channel counts off multiples of 16, bias and Relu,
+ * batches. Each shape is checked to take the 4×4 blocks. */
+TEST(conv_winograd_4x4_blocks_match_reference) {
+  strand_threads_set_budget(4);
+  kr_random r = {4343};
+  static const int sizes[][2] = {{24, 24}, {18, 67}, {21, 30}, {21, 64}, {15, 70}, {23, 25}};
+  for (int i = 0; i < 6; i++) {
+    conv_case k;
+    memset(&k, 0, sizeof k);
+    k.spatial = 2;
+    k.n = 1 + i % 2;
+    k.group = 1;
+    k.c = 16 + 9 * (i % 3);
+    k.m = 16 + 11 * i;
+    k.bias = i % 3 != 2;
+    k.relu = i % 2;
+    k.in[0] = sizes[i][0];
+    k.in[1] = sizes[i][1];
+    k.in[2] = 1;
+    int o[2];
+    for (int d = 0; d < 2; d++) {
+      k.kernel[d] = 3;
+      k.stride[d] = 1;
+      k.dilation[d] = 1;
+      k.pad_begin[d] = (i + d) % 3;
+      k.pad_end[d] = (2 * i + d + 1) % 3;
+      o[d] = k.in[d] + k.pad_begin[d] + k.pad_end[d] - 2;
+    }
+    k.kernel[2] = 1;
+    CHECK(conv_winograd_tile_for(o[0], o[1]) == 4);
     check_conv(&k, &r);
     if (test_failed_now()) break;
   }
