@@ -823,6 +823,9 @@ STRAND_API strand_status strand_session_run_with_options(
 
 /* A session's counters since creation, each read atomically. */
 typedef struct strand_session_stats {
+  /* sizeof(strand_session_stats), set by the caller: a later version fills
+   * only the fields a caller built against an older header has room for. */
+  size_t struct_size;
   uint64_t runs;            /* runs that succeeded */
   uint64_t runs_failed;     /* runs that returned an error after starting (except
                                those counted in runs_canceled) */
@@ -842,8 +845,11 @@ typedef struct strand_session_stats {
   uint64_t slices;          /* slices made by them */
 } strand_session_stats;
 
-/* Fills `out` with the session's counters. Returns STRAND_E_INVALID_ARGUMENT
- * for NULL arguments, STRAND_E_MISUSE for a released or foreign handle.
+/* Fills `out` with the session's counters, as far as out->struct_size
+ * reaches (set it first: `strand_session_stats st = {.struct_size = sizeof
+ * st};`). Returns STRAND_E_INVALID_ARGUMENT for NULL arguments or a
+ * struct_size too small to hold `runs`, STRAND_E_MISUSE for a released or
+ * foreign handle.
  * Thread safety: any. */
 STRAND_API strand_status strand_session_get_stats(const strand_session *session,
                                                   strand_session_stats *out);

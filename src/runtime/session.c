@@ -270,25 +270,33 @@ strand_status strand_session_get_stats(const strand_session *session, strand_ses
   strand_status st = strand__object_check(session, STRAND_KIND_SESSION, fn);
   if (st) return st;
   if (!out) return strand__fail(STRAND_E_INVALID_ARGUMENT, "%s: out is NULL", fn);
+  /* Callers built against an older header pass a smaller struct: they get
+   * the fields they know. */
+  const size_t first_version = offsetof(strand_session_stats, runs) + sizeof(uint64_t);
+  const size_t room = out->struct_size;
+  if (room < first_version)
+    return strand__fail(STRAND_E_INVALID_ARGUMENT, "%s: out->struct_size is %zu; set it to "
+                        "sizeof(strand_session_stats), %zu", fn, room, sizeof *out);
   strand_session *s = (strand_session *)(uintptr_t)session;
-  memset(out, 0, sizeof *out);
-  out->runs = atomic_load(&s->runs);
-  out->runs_failed = atomic_load(&s->runs_failed);
-  out->planning_runs = atomic_load(&s->planning_runs);
-  out->plans_evicted = atomic_load(&s->plans_evicted);
-  out->runs_canceled = atomic_load(&s->runs_canceled);
-  out->batches = atomic_load(&s->batches);
-  out->batched_runs = atomic_load(&s->batched_runs);
-  out->batched_rows = atomic_load(&s->batched_rows);
-  out->batch_wait_ns = atomic_load(&s->batch_wait_ns);
-  out->sliced_runs = atomic_load(&s->sliced_runs);
-  out->slices = atomic_load(&s->slices);
-  out->weight_bytes = s->weight_bytes;
+  strand_session_stats all = {.struct_size = room < sizeof all ? room : sizeof all};
+  all.runs = atomic_load(&s->runs);
+  all.runs_failed = atomic_load(&s->runs_failed);
+  all.planning_runs = atomic_load(&s->planning_runs);
+  all.plans_evicted = atomic_load(&s->plans_evicted);
+  all.runs_canceled = atomic_load(&s->runs_canceled);
+  all.batches = atomic_load(&s->batches);
+  all.batched_runs = atomic_load(&s->batched_runs);
+  all.batched_rows = atomic_load(&s->batched_rows);
+  all.batch_wait_ns = atomic_load(&s->batch_wait_ns);
+  all.sliced_runs = atomic_load(&s->sliced_runs);
+  all.slices = atomic_load(&s->slices);
+  all.weight_bytes = s->weight_bytes;
   pthread_mutex_lock(&s->lock);
-  out->plans_cached = s->n_plans;
-  out->arenas = s->contexts;
-  out->arena_bytes = s->arena_bytes;
+  all.plans_cached = s->n_plans;
+  all.arenas = s->contexts;
+  all.arena_bytes = s->arena_bytes;
   pthread_mutex_unlock(&s->lock);
+  memcpy(out, &all, all.struct_size);
   return STRAND_OK;
 }
 

@@ -257,7 +257,7 @@ static void batched_threads(const model_case *c, unsigned max_rows, uint32_t del
   test_run_threads(THREADS, batch_runner, w);
   CHECK(atomic_load(&w->failures) == 0);
   CHECK(atomic_load(&w->mismatches) == 0);
-  strand_session_stats st;
+  strand_session_stats st = {.struct_size = sizeof st};
   CHECK_OK(strand_session_get_stats(w->session, &st));
   CHECK(st.runs == THREADS * REQUESTS);
   /* Every eligible run went through the batcher, and some were stacked. */
@@ -331,7 +331,7 @@ TEST(unbatchable_runs_keep_their_results_and_errors) {
   CHECK_MSG("already released");
   CHECK(strand_misuse_count() == misuse + 1);
   CHECK(y == NULL);
-  strand_session_stats st;
+  strand_session_stats st = {.struct_size = sizeof st};
   CHECK_OK(strand_session_get_stats(s, &st));
   CHECK(st.batched_runs == 0 && st.batches == 0);
   strand_session_release(s);
@@ -355,7 +355,7 @@ TEST(models_without_a_batch_dimension_run_alone) {
   strand_tensor *x = NULL, *y = NULL;
   REQUIRE_OK(strand_tensor_create(STRAND_DTYPE_FLOAT32, dims, 2, &x));
   CHECK_OK(run1(s, x, &y));
-  strand_session_stats st;
+  strand_session_stats st = {.struct_size = sizeof st};
   CHECK_OK(strand_session_get_stats(s, &st));
   CHECK(st.runs == 1 && st.batched_runs == 0);
   strand_tensor_release(x);
@@ -439,7 +439,7 @@ TEST(queued_runs_stop_when_canceled_or_late) {
     CHECK(atomic_load(&w.status) == STRAND_OK);
     strand_cancel_token_release(t);
   }
-  strand_session_stats st;
+  strand_session_stats st = {.struct_size = sizeof st};
   CHECK_OK(strand_session_get_stats(s, &st));
   CHECK(st.runs == 2 && st.runs_canceled == 2);
   strand_tensor_release(x);
@@ -597,7 +597,7 @@ TEST(every_allocation_failure_of_a_batched_run_is_clean) {
       CHECK(p.right[i]);
     }
     injected += after.failed_allocations - before.failed_allocations;
-    strand_session_stats st;
+    strand_session_stats st = {.struct_size = sizeof st};
     CHECK_OK(strand_session_get_stats(s, &st));
     if (after.failed_allocations == before.failed_allocations) {
       /* n is past every allocation the pair makes: both stacked, both right. */

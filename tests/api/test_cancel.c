@@ -177,7 +177,7 @@ TEST(options_are_checked) {
   CHECK_STATUS(STRAND_E_MISUSE, run_chain(s, &o, x, &y));
   CHECK_MSG("options->cancel");
   CHECK(y == NULL);
-  strand_session_stats stats;
+  strand_session_stats stats = {.struct_size = sizeof stats};
   CHECK_OK(strand_session_get_stats(s, &stats));
   CHECK(stats.runs == 1 && stats.runs_canceled == 0);
   strand_tensor_release(x);
@@ -206,7 +206,7 @@ TEST(canceled_token_stops_before_the_first_node) {
   CHECK_MSG("node \"n0\" (Neg)");
   CHECK(y == kept);
   strand_tensor_release(kept);
-  strand_session_stats stats;
+  strand_session_stats stats = {.struct_size = sizeof stats};
   CHECK_OK(strand_session_get_stats(s, &stats));
   CHECK(stats.runs == 1);
   CHECK(stats.runs_canceled == 2);
@@ -247,7 +247,7 @@ TEST(deadline_in_the_past_and_timeouts) {
   CHECK_STATUS(STRAND_E_DEADLINE, run_chain(s, &o, x, &y));
   CHECK_MSG("(Neg): deadline passed");
   CHECK(y == NULL);
-  strand_session_stats stats;
+  strand_session_stats stats = {.struct_size = sizeof stats};
   CHECK_OK(strand_session_get_stats(s, &stats));
   CHECK(stats.runs == 2 && stats.runs_canceled == 3 && stats.runs_failed == 0);
   strand_tensor_release(x);
@@ -315,7 +315,7 @@ TEST(cancel_from_another_thread_mid_run) {
   /* Stops part way: at a node other than the first. */
   int stopped = cancel_mid_run(s, 1, &name, &x, 4000, "(Neg)", 40, 200);
   CHECK(stopped > 0);
-  strand_session_stats stats;
+  strand_session_stats stats = {.struct_size = sizeof stats};
   CHECK_OK(strand_session_get_stats(s, &stats));
   CHECK(stats.runs_canceled == (uint64_t)stopped);
   strand_tensor_release(x);
@@ -397,7 +397,7 @@ TEST(threads_cancel_each_other) {
   for (int i = 0; i < THREADS; i++) REQUIRE_OK(strand_cancel_token_create(&sh.tokens[i]));
   test_run_threads(THREADS + 2, storm_runner, &sh);
   CHECK(atomic_load(&sh.wrong) == 0);
-  strand_session_stats stats;
+  strand_session_stats stats = {.struct_size = sizeof stats};
   CHECK_OK(strand_session_get_stats(sh.session, &stats));
   CHECK(stats.runs + stats.runs_canceled == THREADS * 10);
   CHECK(stats.runs_canceled == (uint64_t)atomic_load(&sh.canceled));

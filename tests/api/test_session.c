@@ -63,7 +63,7 @@ static void check_model(const char *name) {
     CHECK(out && close_to(out, expected, 1e-4, 1e-5));
     strand_tensor_release(out);
   }
-  strand_session_stats stats;
+  strand_session_stats stats = {.struct_size = sizeof stats};
   CHECK_OK(strand_session_get_stats(session, &stats));
   CHECK(stats.runs == 3 && stats.planning_runs == 1 && stats.plans_cached == 1);
   CHECK(stats.arenas == 1 && stats.arena_bytes > 0);
@@ -146,7 +146,7 @@ TEST(run_returns_every_output) {
   CHECK_OK(strand_session_run(s, swapped, swapped_ins, 2, NULL, outs, 4));
   CHECK(outs[0] && floats(outs[0])[0] == -3);
   for (int i = 0; i < 4; i++) strand_tensor_release(outs[i]);
-  strand_session_stats stats;
+  strand_session_stats stats = {.struct_size = sizeof stats};
   CHECK_OK(strand_session_get_stats(s, &stats));
   CHECK(stats.runs == 3 && stats.planning_runs == 1);
   strand_tensor_release(x);
@@ -311,7 +311,7 @@ TEST(run_errors_name_the_culprit) {
   CHECK_STATUS(STRAND_E_INVALID_ARGUMENT, strand_session_run(s, names, pair, 2, NULL, NULL, 4));
   for (int i = 0; i < 4; i++) CHECK(out[i] == NULL);
 
-  strand_session_stats stats;
+  strand_session_stats stats = {.struct_size = sizeof stats};
   CHECK_OK(strand_session_get_stats(s, &stats));
   CHECK(stats.runs == 2 && stats.runs_failed > 10);
   strand_tensor_release(x);
@@ -400,7 +400,7 @@ TEST(plans_are_cached_per_shape) {
     strand_tensor_release(out);
     strand_tensor_release(x);
   }
-  strand_session_stats stats;
+  strand_session_stats stats = {.struct_size = sizeof stats};
   CHECK_OK(strand_session_get_stats(s, &stats));
   CHECK(stats.planning_runs == 3 && stats.plans_cached == 3);
   /* More shapes than the cache holds: the oldest are evicted. */
@@ -414,6 +414,56 @@ TEST(plans_are_cached_per_shape) {
   }
   CHECK_OK(strand_session_get_stats(s, &stats));
   CHECK(stats.plans_cached == 16 && stats.plans_evicted == 7);
+  strand_session_release(s);
+}
+
+/* strand_session_stats carries its size: a caller built against an older,
+ * shorter struct gets the fields it has room for and nothing past them; a
+ * size unset (0) or too small for `runs` is refused with a message naming
+ * the field. */
+TEST(stats_fill_only_the_callers_struct) {
+  strand_model *model = two_input_model();
+  REQUIRE(model);
+  strand_session *s = session_of(model);
+  strand_model_release(model);
+  REQUIRE(s);
+  const char *names[2] = {"x", "z"};
+  strand_tensor *x = filled(STRAND_DTYPE_FLOAT32, 2, 3, 0);
+  const strand_tensor *ins[2] = {x, x};
+  strand_tensor *outs[4] = {NULL};
+  CHECK_OK(strand_session_run(s, names, ins, 2, NULL, outs, 4));
+  for (int i = 0; i < 4; i++) strand_tensor_release(outs[i]);
+  strand_tensor_release(x);
+
+  /* An older struct ending after batch_wait_ns: the last two fields stay. */
+  strand_session_stats old;
+  memset(&old, 0xab, sizeof old);
+  old.struct_size = offsetof(strand_session_stats, sliced_runs);
+  CHECK_OK(strand_session_get_stats(s, &old));
+  CHECK(old.struct_size == offsetof(strand_session_stats, sliced_runs));
+  CHECK(old.runs == 1 && old.planning_runs == 1 && old.batch_wait_ns == 0);
+  CHECK(old.sliced_runs == 0xababababababababull && old.slices == 0xababababababababull);
+
+  /* A newer, larger struct: struct_size comes back as what was filled. */
+  struct {
+    strand_session_stats stats;
+    uint64_t later;
+  } newer;
+  memset(&newer, 0xcd, sizeof newer);
+  newer.stats.struct_size = sizeof newer;
+  CHECK_OK(strand_session_get_stats(s, &newer.stats));
+  CHECK(newer.stats.struct_size == sizeof(strand_session_stats));
+  CHECK(newer.stats.runs == 1 && newer.stats.slices == 0);
+  CHECK(newer.later == 0xcdcdcdcdcdcdcdcdull);
+
+  strand_session_stats unset;
+  memset(&unset, 0, sizeof unset);
+  CHECK_STATUS(STRAND_E_INVALID_ARGUMENT, strand_session_get_stats(s, &unset));
+  CHECK_MSG("out->struct_size is 0");
+  unset.struct_size = offsetof(strand_session_stats, runs) + 4;
+  CHECK_STATUS(STRAND_E_INVALID_ARGUMENT, strand_session_get_stats(s, &unset));
+  CHECK_MSG("set it to sizeof(strand_session_stats)");
+  CHECK(unset.runs == 0);
   strand_session_release(s);
 }
 

@@ -180,7 +180,7 @@ TEST(failures_and_stops_come_back) {
   CHECK_STATUS(STRAND_E_CANCELED, run1(s, x, &y));
   CHECK_MSG("dispatcher \"bound-stop\" is stopped");
   CHECK(y == NULL);
-  strand_session_stats st;
+  strand_session_stats st = {.struct_size = sizeof st};
   CHECK_OK(strand_session_get_stats(s, &st));
   CHECK(st.runs == 0 && st.runs_canceled == 1);
   strand_tensor_release(x);
@@ -307,7 +307,7 @@ static void crowd_through(unsigned batch_rows) {
   }
   test_run_threads(THREADS, crowd_runner, &c);
   CHECK(atomic_load(&c.wrong) == 0);
-  strand_session_stats st;
+  strand_session_stats st = {.struct_size = sizeof st};
   strand_dispatcher_stats ds;
   CHECK_OK(strand_session_get_stats(c.session, &st));
   CHECK_OK(strand_dispatcher_get_stats(d, &ds));

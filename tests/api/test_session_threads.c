@@ -85,7 +85,7 @@ static void concurrent(unsigned intra_op_threads) {
   test_run_threads(THREADS, runner, &sh);
   CHECK(atomic_load(&sh.failures) == 0);
   CHECK(atomic_load(&sh.mismatches) == 0);
-  strand_session_stats stats;
+  strand_session_stats stats = {.struct_size = sizeof stats};
   CHECK_OK(strand_session_get_stats(sh.session, &stats));
   CHECK(stats.runs == THREADS + THREADS * ROUNDS);
   CHECK(stats.planning_runs >= 5 && stats.arenas >= 1 && stats.arenas <= THREADS + 1);

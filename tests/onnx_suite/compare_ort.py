@@ -39,7 +39,7 @@ class SessionOptions(ctypes.Structure):
 
 
 class SessionStats(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_uint64) for n in (
+    _fields_ = [("struct_size", ctypes.c_size_t)] + [(n, ctypes.c_uint64) for n in (
         "runs", "runs_failed", "planning_runs", "plans_cached", "plans_evicted", "arenas",
         "arena_bytes", "weight_bytes", "runs_canceled", "batches", "batched_runs", "batched_rows",
         "batch_wait_ns", "sliced_runs", "slices")]
@@ -123,7 +123,7 @@ class Strand:
 
 
     def sliced_runs(self, session):
-        stats = SessionStats()
+        stats = SessionStats(struct_size=ctypes.sizeof(SessionStats))
         self.check(self.lib.strand_session_get_stats(session, ctypes.byref(stats)), "stats")
         return stats.sliced_runs
 

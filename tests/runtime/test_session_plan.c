@@ -173,7 +173,7 @@ TEST(data_dependent_shapes_plan_every_run) {
     strand_tensor_release(y);
   }
   CHECK(s->n_plans == 0);
-  strand_session_stats stats;
+  strand_session_stats stats = {.struct_size = sizeof stats};
   CHECK_OK(strand_session_get_stats(s, &stats));
   CHECK(stats.planning_runs == 2);
   strand_tensor_release(x);

@@ -262,7 +262,7 @@ static void release_all(strand_tensor **t, size_t n) {
 }
 
 static uint64_t sliced_runs(strand_session *s, uint64_t *slices) {
-  strand_session_stats st;
+  strand_session_stats st = {.struct_size = sizeof st};
   if (strand_session_get_stats(s, &st)) return UINT64_MAX;
   if (slices) *slices = st.slices;
   return st.sliced_runs;

@@ -594,8 +594,7 @@ int strand_cmd_bench(int argc, char **argv) {
 
   /* The measured phase. Batching figures count from here (every thread now
    * waits for the signal, so the session is idle). */
-  strand_session_stats before_stats;
-  memset(&before_stats, 0, sizeof before_stats);
+  strand_session_stats before_stats = {.struct_size = sizeof before_stats};
   strand_session_get_stats(b->session, &before_stats);
   uint64_t start = latency_now_ns(), deadline = start + (uint64_t)(seconds * 1e9);
   pthread_mutex_lock(&b->lock);
@@ -632,6 +631,7 @@ int strand_cmd_bench(int argc, char **argv) {
   f.warm_runs = atomic_load(&b->warm_runs);
   for (size_t t = 0; t < started; t++) latency_merge(&f.latency, &workers[t].latency);
   strand_memory_get_stats(&f.memory);
+  f.session.struct_size = sizeof f.session;
   f.have_session_stats = strand_session_get_stats(b->session, &f.session) == STRAND_OK;
   f.session.batches -= before_stats.batches;
   f.session.batched_runs -= before_stats.batched_runs;

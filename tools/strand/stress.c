@@ -585,7 +585,7 @@ done:
              (unsigned long long)mem.peak_bytes[c]);
     printf(")\n");
     if (s->session) {
-      strand_session_stats ss;
+      strand_session_stats ss = {.struct_size = sizeof ss};
       if (strand_session_get_stats(s->session, &ss) == 0)
         printf("session      %llu runs, %llu arenas (%llu bytes), %llu plans\n",
                (unsigned long long)ss.runs, (unsigned long long)ss.arenas,

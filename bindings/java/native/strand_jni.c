@@ -1015,7 +1015,7 @@ EXPORT jint JNICALL Java_dev_strand_Native_sessionRun1WithOptions(JNIEnv *env, j
 /* long[15]: the fields of strand_session_stats in order. */
 EXPORT jlongArray JNICALL Java_dev_strand_Native_sessionStats(JNIEnv *env, jclass cls,
                                                               jlong handle) {
-  strand_session_stats s;
+  strand_session_stats s = {.struct_size = sizeof s};
   strand_status st = strand_session_get_stats(to_pointer(handle), &s);
   if (st) {
     throw_status(env, st);
