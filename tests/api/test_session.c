@@ -116,11 +116,17 @@ static strand_session *session_of(strand_model *model) {
   return s;
 }
 
-TEST(run_returns_every_output) {
+/* A session of two_input_model (the model released: the session keeps it). */
+static strand_session *two_input_session(void) {
   strand_model *model = two_input_model();
-  REQUIRE(model);
+  if (!model) return NULL;
   strand_session *s = session_of(model);
   strand_model_release(model);
+  return s;
+}
+
+TEST(run_returns_every_output) {
+  strand_session *s = two_input_session();
   REQUIRE(s);
   strand_tensor *x = filled(STRAND_DTYPE_FLOAT32, 2, 3, -3), *z = filled(STRAND_DTYPE_FLOAT32, 2, 3, 0);
   const char *names[2] = {"x", "z"};
@@ -155,10 +161,7 @@ TEST(run_returns_every_output) {
 }
 
 TEST(run_returns_a_subset_of_outputs) {
-  strand_model *model = two_input_model();
-  REQUIRE(model);
-  strand_session *s = session_of(model);
-  strand_model_release(model);
+  strand_session *s = two_input_session();
   REQUIRE(s);
   strand_tensor *x = filled(STRAND_DTYPE_FLOAT32, 1, 3, -1), *z = filled(STRAND_DTYPE_FLOAT32, 1, 3, 0);
   const char *names[2] = {"x", "z"};
@@ -184,10 +187,7 @@ TEST(run_returns_a_subset_of_outputs) {
 }
 
 TEST(run_fills_caller_tensors) {
-  strand_model *model = two_input_model();
-  REQUIRE(model);
-  strand_session *s = session_of(model);
-  strand_model_release(model);
+  strand_session *s = two_input_session();
   REQUIRE(s);
   strand_tensor *x = filled(STRAND_DTYPE_FLOAT32, 2, 3, 1), *z = filled(STRAND_DTYPE_FLOAT32, 2, 3, 1);
   const char *names[2] = {"x", "z"};
@@ -229,10 +229,7 @@ TEST(run_fills_caller_tensors) {
 }
 
 TEST(run_errors_name_the_culprit) {
-  strand_model *model = two_input_model();
-  REQUIRE(model);
-  strand_session *s = session_of(model);
-  strand_model_release(model);
+  strand_session *s = two_input_session();
   REQUIRE(s);
   strand_tensor *x = filled(STRAND_DTYPE_FLOAT32, 3, 3, 0), *z = filled(STRAND_DTYPE_FLOAT32, 4, 3, 0);
   strand_tensor *x3 = filled(STRAND_DTYPE_FLOAT32, 3, 3, 0);
@@ -382,10 +379,7 @@ TEST(create_errors) {
 
 /* A plan per input shape: batch 1, 2, 1 again → two planning runs. */
 TEST(plans_are_cached_per_shape) {
-  strand_model *model = two_input_model();
-  REQUIRE(model);
-  strand_session *s = session_of(model);
-  strand_model_release(model);
+  strand_session *s = two_input_session();
   REQUIRE(s);
   const char *names[2] = {"x", "z"};
   const char *w = "w";
@@ -422,10 +416,7 @@ TEST(plans_are_cached_per_shape) {
  * size unset (0) or too small for `runs` is refused with a message naming
  * the field. */
 TEST(stats_fill_only_the_callers_struct) {
-  strand_model *model = two_input_model();
-  REQUIRE(model);
-  strand_session *s = session_of(model);
-  strand_model_release(model);
+  strand_session *s = two_input_session();
   REQUIRE(s);
   const char *names[2] = {"x", "z"};
   strand_tensor *x = filled(STRAND_DTYPE_FLOAT32, 2, 3, 0);

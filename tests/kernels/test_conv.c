@@ -177,38 +177,53 @@ TEST(conv_large_matches_reference) {
   strand_threads_set_budget(0);
 }
 
-/* The Winograd F(2×2, 3×3) path (constant 3×3 W, unit strides and
- * dilations, one group, at least 16 channels in and out, on AVX-512 CPUs;
- * im2col elsewhere): odd and even output sizes (partial 2×2 tiles), more
- * than 16 tile columns (two vectors of tiles), channel counts that are not
- * multiples of 16, asymmetric and wide pads, with and without bias, and
- * batches. */
+/* A 2-D 3×3 Conv at unit strides and dilations over an h × w input with
+ * pads (top, left) and (bottom, right), one group: what the Winograd path
+ * takes. */
+static conv_case winograd_case(int n, int c, int m, int h, int w, const int begin[2],
+                               const int end[2], int bias, int relu) {
+  conv_case k;
+  memset(&k, 0, sizeof k);
+  k.spatial = 2;
+  k.n = n;
+  k.group = 1;
+  k.c = c;
+  k.m = m;
+  k.bias = bias;
+  k.relu = relu;
+  k.in[0] = h;
+  k.in[1] = w;
+  k.in[2] = 1;
+  for (int d = 0; d < 2; d++) {
+    k.kernel[d] = 3;
+    k.stride[d] = 1;
+    k.dilation[d] = 1;
+    k.pad_begin[d] = begin[d];
+    k.pad_end[d] = end[d];
+  }
+  k.kernel[2] = 1;
+  return k;
+}
+
+/* The Winograd path (constant 3×3 W, unit strides and dilations, one
+ * group, at least 16 channels in and out, on AVX-512 CPUs; im2col
+ * elsewhere), on planes that mostly get 2×2 blocks: odd and even output
+ * sizes (partial 2×2 tiles), more than 16 tile columns (two vectors of
+ * tiles), channel counts that are not multiples of 16, asymmetric and wide
+ * pads, with and without bias, and batches. */
 TEST(conv_winograd_shapes_match_reference) {
   strand_threads_set_budget(4);
   kr_random r = {4242};
   static const int sizes[][2] = {{1, 1}, {2, 3}, {5, 7}, {8, 8}, {9, 40}, {14, 14}, {3, 35}};
   for (int i = 0; i < 7; i++) {
-    conv_case k;
-    memset(&k, 0, sizeof k);
-    k.spatial = 2;
-    k.n = 1 + i % 2;
-    k.group = 1;
-    k.c = 16 + 7 * (i % 3);
-    k.m = 16 + 5 * i;
-    k.bias = i % 3 != 1;
-    k.relu = i % 2;
-    k.in[0] = sizes[i][0];
-    k.in[1] = sizes[i][1];
-    k.in[2] = 1;
+    int begin[2], end[2];
     for (int d = 0; d < 2; d++) {
-      k.kernel[d] = 3;
-      k.stride[d] = 1;
-      k.dilation[d] = 1;
-      k.pad_begin[d] = (i + d) % 3;
-      k.pad_end[d] = (i + 2 * d + 1) % 3;
-      if (k.in[d] + k.pad_begin[d] + k.pad_end[d] < 3) k.pad_end[d] = 3 - k.in[d] - k.pad_begin[d];
+      begin[d] = (i + d) % 3;
+      end[d] = (i + 2 * d + 1) % 3;
+      if (sizes[i][d] + begin[d] + end[d] < 3) end[d] = 3 - sizes[i][d] - begin[d];
     }
-    k.kernel[2] = 1;
+    conv_case k = winograd_case(1 + i % 2, 16 + 7 * (i % 3), 16 + 5 * i, sizes[i][0],
+                                sizes[i][1], begin, end, i % 3 != 1, i % 2);
     check_conv(&k, &r);
     if (test_failed_now()) break;
   }
@@ -240,29 +255,15 @@ TEST(conv_winograd_4x4_blocks_match_reference) {
   kr_random r = {4343};
   static const int sizes[][2] = {{24, 24}, {18, 67}, {21, 30}, {21, 64}, {15, 70}, {23, 25}};
   for (int i = 0; i < 6; i++) {
-    conv_case k;
-    memset(&k, 0, sizeof k);
-    k.spatial = 2;
-    k.n = 1 + i % 2;
-    k.group = 1;
-    k.c = 16 + 9 * (i % 3);
-    k.m = 16 + 11 * i;
-    k.bias = i % 3 != 2;
-    k.relu = i % 2;
-    k.in[0] = sizes[i][0];
-    k.in[1] = sizes[i][1];
-    k.in[2] = 1;
-    int o[2];
+    int begin[2], end[2], out[2];
     for (int d = 0; d < 2; d++) {
-      k.kernel[d] = 3;
-      k.stride[d] = 1;
-      k.dilation[d] = 1;
-      k.pad_begin[d] = (i + d) % 3;
-      k.pad_end[d] = (2 * i + d + 1) % 3;
-      o[d] = k.in[d] + k.pad_begin[d] + k.pad_end[d] - 2;
+      begin[d] = (i + d) % 3;
+      end[d] = (2 * i + d + 1) % 3;
+      out[d] = sizes[i][d] + begin[d] + end[d] - 2;
     }
-    k.kernel[2] = 1;
-    CHECK(conv_winograd_tile_for(o[0], o[1]) == 4);
+    CHECK(conv_winograd_tile_for(out[0], out[1]) == 4);
+    conv_case k = winograd_case(1 + i % 2, 16 + 9 * (i % 3), 16 + 11 * i, sizes[i][0],
+                                sizes[i][1], begin, end, i % 3 != 2, i % 2);
     check_conv(&k, &r);
     if (test_failed_now()) break;
   }
