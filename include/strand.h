@@ -677,6 +677,14 @@ typedef struct strand_session_options {
  * Every node is given its kernel here, its attributes are checked and
  * constant weights are repacked (counted under STRAND_MEMORY_WEIGHTS), so
  * that a model strand cannot run fails now, never in the middle of a run.
+ * Nodes are also merged where nothing else reads what lies between them:
+ * a BatchNormalization with constant statistics after a Conv with constant
+ * weights is folded into the Conv's weights and bias (a copy, counted under
+ * STRAND_MEMORY_WEIGHTS; results differ from the unfolded graph's by
+ * rounding only), and a Relu or Clip with constant bounds after a Conv,
+ * Gemm or MatMul (or after such a folded BatchNormalization) is applied by
+ * the producer as it writes; a MatMul with constant B also adds a constant
+ * bias row that follows it. The model itself is not changed.
  * Returns STRAND_E_INVALID_ARGUMENT for NULL model or out, or a struct_size
  * too small; STRAND_E_MISUSE for a released or foreign model handle;
  * STRAND_E_UNSUPPORTED naming the node and op without a kernel (for its

@@ -2,7 +2,7 @@
 """Exports the models strand is tested and measured on, with PyTorch.
 
     VENV=$(scripts/venv.sh --torch)
-    $VENV/bin/python scripts/make_models.py OUTDIR       the six benchmark models
+    $VENV/bin/python scripts/make_models.py OUTDIR       the seven models that are not tiny
     $VENV/bin/python scripts/make_models.py --tiny       the two tiny models into models/
     $VENV/bin/python scripts/make_models.py --tiny DIR   ... into DIR
     ... --only resnet18,mlp                              a subset (names below)
@@ -22,12 +22,16 @@ float32 input "input" and one output "output" whose first axis is the dynamic
                        (64 steps of 256 features); output: the top
                        layer's hidden state at every step [batch, 64, 256]
                        (~4 MB)
+  resnet18_bn          ResNet-18 exported without constant folding: its 20
+                       BatchNormalization nodes stay in the graph (as in
+                       models exported that way or by other tools) (~47 MB)
   mlp_tiny             16-32-32-4, ReLU                           (--tiny)
   cnn_tiny             two Conv+ReLU+MaxPool, then Gemm, 1x28x28 -> 10 (--tiny)
 
 ResNet-18 and MobileNetV2 are written out in plain torch (no torchvision),
 following torchvision's definitions, so that only torch is needed.
-BatchNorm is folded into the preceding Conv by the exporter (eval mode).
+BatchNorm is folded into the preceding Conv by the exporter (eval mode),
+except in resnet18_bn, which keeps it for strand to fold.
 
 Next to each tiny model the script writes NAME.input.npy (batch 2) and
 NAME.expected.npy (PyTorch's output for it), references for strand's tests.
@@ -224,10 +228,14 @@ MODELS = {
     "transformer_encoder": (TransformerEncoder, (128, 256), False),
     "mlp512": (lambda: mlp([784, 512, 512, 10]), (784,), False),
     "lstm": (Lstm, (64, 256), False),
+    "resnet18_bn": (ResNet18, (3, 224, 224), False),
     "mlp_tiny": (lambda: mlp([16, 32, 32, 4]), (16,), True),
     "cnn_tiny": (CnnTiny, (1, 28, 28), True),
 }
 
+
+# Exported without constant folding: BatchNormalization stays a node.
+KEEP_BATCHNORM = {"resnet18_bn"}
 
 # ---- export -----------------------------------------------------------------
 
@@ -254,7 +262,7 @@ def export(name, directory):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (example,), path, dynamo=False, opset_version=OPSET,
-                          export_params=True, do_constant_folding=True,
+                          export_params=True, do_constant_folding=name not in KEEP_BATCHNORM,
                           input_names=["input"], output_names=["output"],
                           dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
     check(name, model, shape, path)

@@ -72,6 +72,16 @@ strand_status kernel_pack_panels(kernel_prepare *p, const float *w, const float 
   return STRAND_OK;
 }
 
+void kernel_free_block(kernel_block **blocks, void *payload) {
+  for (kernel_block **at = blocks; *at; at = &(*at)->next)
+    if ((unsigned char *)*at + BLOCK_HEADER == payload) {
+      kernel_block *b = *at;
+      *at = b->next;
+      strand__free_aligned(b, b->size + BLOCK_HEADER, b->category);
+      return;
+    }
+}
+
 void kernel_free_blocks(kernel_block **blocks) {
   kernel_block *b = *blocks;
   while (b) {
@@ -95,7 +105,13 @@ const graph_value *kernel_input_value(const kernel_prepare *p, size_t k) {
   return &p->graph->values[p->node->inputs[k]];
 }
 
+bool kernel_has_input(const kernel_prepare *p, size_t k) {
+  if (p->constants && k < p->n_constants && p->constants[k]) return true;
+  return k < p->node->n_inputs && p->node->inputs[k] >= 0;
+}
+
 const onnx_tensor *kernel_constant_input(const kernel_prepare *p, size_t k) {
+  if (p->constants && k < p->n_constants && p->constants[k]) return p->constants[k];
   const graph_value *v = kernel_input_value(p, k);
   return (v->flags & GRAPH_VALUE_CONSTANT) ? v->constant : NULL;
 }

@@ -131,11 +131,11 @@ static strand_status bind_branch_node(kernel_prepare *p, branch *b, size_t k) {
   if (st) return st;
   bn->kernel = kernel;
   if (kernel->prepare) {
-    kernel_prepare bp = {g, node, p->blocks};
+    kernel_prepare bp = {.graph = g, .node = node, .blocks = p->blocks};
     st = kernel->prepare(&bp, &bn->params);
     if (st) return st;
   }
-  kernel_prepare bp = {g, node, p->blocks};
+  kernel_prepare bp = {.graph = g, .node = node, .blocks = p->blocks};
   return kernel_outer_reads(&bp, g, node, &bn->reads, &bn->n_reads);
 }
 

@@ -247,7 +247,7 @@ static strand_status prepare_bias_row(kernel_prepare *p, conv_params *params) {
 static strand_status prepare_pointwise(kernel_prepare *p, conv_params *params) {
   const onnx_tensor *w = kernel_constant_input(p, 1), *b = kernel_constant_input(p, 2);
   const kernel_window *win = &params->window;
-  bool has_b = p->node->n_inputs > 2 && p->node->inputs[2] >= 0;
+  bool has_b = kernel_has_input(p, 2);
   if (!conv_pointwise_usable() || !w || w->dtype != STRAND_DTYPE_FLOAT32 || w->rank < 3 ||
       params->group != 1 || (has_b && (!b || b->dtype != STRAND_DTYPE_FLOAT32 || b->rank != 1 ||
                                         b->dims[0] != w->dims[0])) ||
@@ -268,7 +268,7 @@ static strand_status prepare_pointwise(kernel_prepare *p, conv_params *params) {
 static strand_status prepare_direct(kernel_prepare *p, conv_params *params) {
   const onnx_tensor *w = kernel_constant_input(p, 1), *b = kernel_constant_input(p, 2);
   const kernel_window *win = &params->window;
-  bool has_b = p->node->n_inputs > 2 && p->node->inputs[2] >= 0;
+  bool has_b = kernel_has_input(p, 2);
   if (!conv_direct_usable() || !w || w->dtype != STRAND_DTYPE_FLOAT32 || w->rank != 4 ||
       params->group != 1 || (has_b && (!b || b->dtype != STRAND_DTYPE_FLOAT32 || b->rank != 1 ||
                                         b->dims[0] != w->dims[0])))
@@ -341,6 +341,13 @@ static strand_status prepare_conv(kernel_prepare *p, void **out) {
   st = prepare_winograd(p, params);
   if (st || params->winograd.m) return st;
   return prepare_bias_row(p, params);
+}
+
+bool kernel_conv_reads_weights(const void *params) {
+  const conv_params *p = params;
+  /* Each packed path is taken by every run: its conditions are W's dims,
+   * the attributes and whether B is given, all fixed at creation. */
+  return !(p->pointwise.m || p->direct.m || p->winograd.m);
 }
 
 /* Shapes of a Conv call, checked. */

@@ -119,6 +119,12 @@ typedef struct kernel_prepare {
   const graph *graph;
   const graph_node *node;
   struct kernel_block **blocks; /* memory handed out by kernel_alloc */
+  /* NULL, or per input of the node: a constant that replaces the graph's
+   * for this node (a Conv that absorbed a BatchNormalization); NULL
+   * entries leave the graph's. The executor passes the same values at
+   * run time (session_node.constants). */
+  const onnx_tensor *const *constants;
+  size_t n_constants; /* entries of constants; may exceed the node's inputs */
 } kernel_prepare;
 
 /* Zero-filled memory of `size` bytes aligned to 64, counted under `category`
@@ -142,12 +148,22 @@ strand_status kernel_outer_reads(kernel_prepare *p, const graph *g, const graph_
 
 /* Frees every block of the list (the session's destructor). */
 void kernel_free_blocks(struct kernel_block **blocks);
+/* Frees the one block of the list whose memory kernel_alloc returned as
+ * `payload` (nothing when none is). */
+void kernel_free_block(struct kernel_block **blocks, void *payload);
+
+/* Whether a prepared Conv (its params) reads its weights input at run
+ * time; false when every run takes weights it packed at creation. */
+bool kernel_conv_reads_weights(const void *params);
 /* Payload bytes of every block of the list. */
 size_t kernel_blocks_bytes(const struct kernel_block *blocks);
 
 /* The constant value of the node's input k (a folded value, an
  * initializer), or NULL when the input is absent or computed at run time. */
 const onnx_tensor *kernel_constant_input(const kernel_prepare *p, size_t k);
+/* Whether the node's kernel gets input k: present in the graph, or given
+ * by kernel_prepare.constants. */
+bool kernel_has_input(const kernel_prepare *p, size_t k);
 
 /* The statically inferred type of input k: dtype UNDEFINED and rank -1 when
  * unknown or absent. */

@@ -161,10 +161,19 @@ static strand_status copy_outputs(run_call *call) {
   return STRAND_OK;
 }
 
-static void node_io(const graph_node *node, const int32_t *outputs, run_context *ctx,
+/* The tensor input i of a node reads: its value's view, or the constant
+ * the session gave the node in its place. */
+static const kernel_tensor *input_of(const session_node *sn, const graph_node *node,
+                                     run_context *ctx, size_t i) {
+  if (sn->constants && sn->constants[i].data) return &sn->constants[i];
+  if (i >= node->n_inputs || node->inputs[i] < 0) return NULL;
+  return &ctx->views[node->inputs[i]];
+}
+
+static void node_io(const session_node *sn, const graph_node *node, run_context *ctx,
                     const bool *output_wanted_by_value) {
-  for (size_t i = 0; i < node->n_inputs; i++)
-    ctx->ins[i] = node->inputs[i] >= 0 ? &ctx->views[node->inputs[i]] : NULL;
+  const int32_t *outputs = sn->outputs;
+  for (size_t i = 0; i < sn->n_inputs; i++) ctx->ins[i] = input_of(sn, node, ctx, i);
   for (size_t i = 0; i < node->n_outputs; i++) {
     int32_t v = outputs[i];
     ctx->outs[i] = v >= 0 && output_wanted_by_value[v] ? &ctx->views[v] : NULL;
@@ -287,15 +296,15 @@ static strand_status plan_node(run_call *call, size_t k, uint32_t step) {
   const graph_node *node = &g->nodes[k];
   const session_node *sn = &s->nodes[k];
   const kernel_def *kernel = sn->kernel;
-  node_io(node, sn->outputs, ctx, ctx->value_needed);
+  node_io(sn, node, ctx, ctx->value_needed);
 
   /* Types unknown at creation are known now: ask again. */
-  for (size_t i = 0; i < node->n_inputs; i++)
+  for (size_t i = 0; i < sn->n_inputs; i++)
     ctx->dtypes[i] = ctx->ins[i] ? ctx->ins[i]->dtype : STRAND_DTYPE_UNDEFINED;
-  if (!kernel->accepts(ctx->dtypes, node->n_inputs)) {
+  if (!kernel->accepts(ctx->dtypes, sn->n_inputs)) {
     char types[256];
     return strand__fail(STRAND_E_UNSUPPORTED, "no %s kernel for input types %s", node->op_type,
-                        dtype_list(ctx->ins, node->n_inputs, types, sizeof types));
+                        dtype_list(ctx->ins, sn->n_inputs, types, sizeof types));
   }
   for (size_t i = 0; i < node->n_outputs; i++)
     if (ctx->outs[i]) {
@@ -303,7 +312,7 @@ static strand_status plan_node(run_call *call, size_t k, uint32_t step) {
       ctx->outs[i]->data = NULL;
     }
   kernel_scope scope = {NULL, g, ctx->views};
-  kernel_call kc = {g, node, sn->params, node->n_inputs, ctx->ins, node->n_outputs, ctx->outs,
+  kernel_call kc = {g, node, sn->params, sn->n_inputs, ctx->ins, node->n_outputs, ctx->outs,
                     NULL, 0, call->threads, &scope, place_for_kernel, call};
   strand_status st = STRAND_OK;
   bool shaped_by_run = (kernel->flags & KERNEL_SHAPED_BY_RUN) != 0, shared = false;
@@ -416,13 +425,12 @@ strand_status executor_run_planned(run_call *call, const plan *p) {
     st = between_kernels(call, node);
     if (st) return st;
     const session_node *sn = &s->nodes[step->node];
-    for (size_t i = 0; i < node->n_inputs; i++)
-      ctx->ins[i] = node->inputs[i] >= 0 ? &ctx->views[node->inputs[i]] : NULL;
+    for (size_t i = 0; i < sn->n_inputs; i++) ctx->ins[i] = input_of(sn, node, ctx, i);
     for (size_t i = 0; i < node->n_outputs; i++) {
       int32_t v = sn->outputs[i];
       ctx->outs[i] = v >= 0 && p->values[v].place != PLAN_NONE ? &ctx->views[v] : NULL;
     }
-    kernel_call kc = {g, node, sn->params, node->n_inputs, ctx->ins, node->n_outputs, ctx->outs,
+    kernel_call kc = {g, node, sn->params, sn->n_inputs, ctx->ins, node->n_outputs, ctx->outs,
                       step->scratch_size ? arena + step->scratch_offset : executor_empty_data(),
                       step->scratch_size, call->threads, NULL, NULL, NULL};
     /* KERNEL_SHAPED_BY_RUN kernels keep their sessions off the plan cache. */

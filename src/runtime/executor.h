@@ -32,6 +32,7 @@
 #include <stdatomic.h>
 
 #define SESSION_MAX_PLANS 16
+#define SESSION_MAX_CONSTANTS 3 /* session_node.constants: a Conv's X, W, B */
 #define SESSION_ALIGNMENT 64
 
 typedef struct session_node {
@@ -41,6 +42,13 @@ typedef struct session_node {
                                producer that absorbed an activation writes its output */
   const int32_t *reads;     /* values the node's subgraphs read (kernel_outer_reads): */
   size_t n_reads;           /*   counted as inputs for liveness */
+  /* NULL, or per input: the constant the node reads instead of the graph's
+   * (data NULL: the graph's), as kernel_prepare.constants gave its kernel
+   * (fold.c). Read-only once the session exists. */
+  kernel_tensor *constants;
+  const float *fold_scale;  /* a Conv that absorbed a BatchNormalization: its per-channel scale */
+  size_t n_inputs;          /* inputs its kernel gets: the node's, or more from constants */
+  bool absorbed;            /* merged into its producer by fold.c: never bound */
 } session_node;
 
 /* How a run obtains a value's memory. */
@@ -203,6 +211,18 @@ strand_status session_arena_reserve(strand_session *s, run_context *c, size_t si
  * graph's, which rewrites do not change) and leaves graphs with subgraphs
  * alone (their outer references are readers too). */
 strand_status session_fuse(strand_session *s, uint32_t *readers);
+
+/* BatchNormalization folded into the Conv before it (fold.c), made before
+ * any kernel is prepared: sets the Conv's constants, n_inputs and outputs
+ * and marks the BatchNormalization absorbed. `readers` as for
+ * session_fuse. */
+strand_status session_fold_norms(strand_session *s, uint32_t *readers);
+/* For node k, a Conv that absorbed a BatchNormalization: makes its folded
+ * W (constants[1]) before its kernel is prepared, and frees it afterwards
+ * when no run reads it (its kernel packed it; the graph's W then serves
+ * for the dims). Nothing for other nodes. */
+strand_status session_fold_weights(strand_session *s, size_t k);
+void session_fold_release(strand_session *s, size_t k);
 strand_status session_fuse_sequence(strand_session *s, uint32_t *readers);
 
 /* Runs `session` once, on the calling thread, watching `stop`: the whole of

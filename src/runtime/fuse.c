@@ -11,9 +11,11 @@
 #include "runtime/executor.h"
 
 /* Lets Conv, Gemm and MatMul apply a Relu or Clip that is the only reader
- * of their output: the activation node is dropped and its producer writes
- * the activation's output. `readers` counts the nodes reading each value of
- * the graph. Left alone: outputs that are graph outputs. */
+ * of their output (for a Conv that absorbed a BatchNormalization, of the
+ * BatchNormalization's output): the activation node is dropped and its
+ * producer writes the activation's output. `readers` counts the nodes
+ * reading each value of the graph. Left alone: outputs that are graph
+ * outputs. */
 static strand_status fuse_activations(strand_session *s, uint32_t *readers) {
   const graph *g = s->graph;
   for (size_t k = 0; k < g->n_nodes; k++) {
@@ -22,7 +24,7 @@ static strand_status fuse_activations(strand_session *s, uint32_t *readers) {
     if (!sn->kernel || !(sn->kernel->flags & KERNEL_FUSES_ACTIVATION) || !sn->params ||
         node->n_outputs < 1)
       continue;
-    int32_t v = node->outputs[0];
+    int32_t v = sn->outputs[0];
     if (v < 0 || readers[v] != 1 || (g->values[v].flags & GRAPH_VALUE_OUTPUT)) continue;
     size_t c = k + 1;
     while (c < g->n_nodes && !(g->nodes[c].n_inputs && g->nodes[c].inputs[0] == v)) c++;
@@ -31,11 +33,11 @@ static strand_status fuse_activations(strand_session *s, uint32_t *readers) {
         !kernel_fusable_activation(g, &g->nodes[c], &act))
       continue;
     int32_t *outputs;
-    kernel_prepare p = {g, node, &s->blocks};
+    kernel_prepare p = {.graph = g, .node = node, .blocks = &s->blocks};
     strand_status st = kernel_alloc(&p, node->n_outputs * sizeof *outputs, STRAND_MEMORY_OTHER,
                                     (void **)&outputs);
     if (st) return st;
-    for (size_t i = 0; i < node->n_outputs; i++) outputs[i] = node->outputs[i];
+    for (size_t i = 0; i < node->n_outputs; i++) outputs[i] = sn->outputs[i];
     outputs[0] = g->nodes[c].outputs[0];
     sn->outputs = outputs;
     *(kernel_activation *)sn->params = act;

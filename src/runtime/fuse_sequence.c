@@ -77,7 +77,7 @@ static strand_status fuse_matmul_bias(strand_session *s, uint32_t *readers) {
     const onnx_tensor *bc = g->values[other].constant;
     size_t a_rank = g->values[node->inputs[0]].rank > 0 ? (size_t)g->values[node->inputs[0]].rank : 0;
     if (a_rank < 1 || bc->rank > (a_rank > 1 ? a_rank : 1)) continue;
-    kernel_prepare p = {g, node, &s->blocks};
+    kernel_prepare p = {.graph = g, .node = node, .blocks = &s->blocks};
     float *copy;
     strand_status st = kernel_alloc(&p, n * sizeof(float), STRAND_MEMORY_WEIGHTS, (void **)&copy);
     if (st) return st;

@@ -75,8 +75,9 @@ static strand_status bind_node(strand_session *s, size_t k, strand_dtype *dtypes
   const graph *g = s->graph;
   const graph_node *node = &g->nodes[k];
   session_node *sn = &s->nodes[k];
-  sn->outputs = node->outputs;
-  if (node->folded) return STRAND_OK;
+  if (!sn->outputs) sn->outputs = node->outputs; /* fold.c may have redirected them */
+  if (!sn->n_inputs) sn->n_inputs = node->n_inputs;
+  if (node->folded || sn->absorbed) return STRAND_OK;
   for (size_t i = 0; i < node->n_inputs; i++)
     dtypes[i] = node->inputs[i] >= 0 ? g->values[node->inputs[i]].dtype : STRAND_DTYPE_UNDEFINED;
   bool op_known;
@@ -93,10 +94,26 @@ static strand_status bind_node(strand_session *s, size_t k, strand_dtype *dtypes
     return graph_node_context(st, g, node);
   }
   sn->kernel = kernel;
-  kernel_prepare p = {g, node, &s->blocks};
-  strand_status st = kernel->prepare ? kernel->prepare(&p, &sn->params) : STRAND_OK;
+  strand_status st = session_fold_weights(s, k);
+  if (st) return graph_node_context(st, g, node);
+  /* The constants fold.c gave the node, as the kernel's prepare reads them. */
+  onnx_tensor folded[SESSION_MAX_CONSTANTS];
+  const onnx_tensor *constants[SESSION_MAX_CONSTANTS] = {NULL};
+  size_t n_constants = sn->constants ? sn->n_inputs : 0;
+  for (size_t i = 0; i < n_constants; i++) {
+    const kernel_tensor *t = &sn->constants[i];
+    if (!t->data) continue;
+    folded[i] = (onnx_tensor){.name = "", .dtype = t->dtype, .rank = t->rank, .dims = t->dims,
+                              .count = t->count,
+                              .byte_size = t->count * strand_dtype_size(t->dtype),
+                              .data = t->data};
+    constants[i] = &folded[i];
+  }
+  kernel_prepare p = {g, node, &s->blocks, n_constants ? constants : NULL, n_constants};
+  st = kernel->prepare ? kernel->prepare(&p, &sn->params) : STRAND_OK;
   if (!st) st = kernel_outer_reads(&p, g, node, &sn->reads, &sn->n_reads);
   if (st) return graph_node_context(st, g, node);
+  session_fold_release(s, k);
   return STRAND_OK;
 }
 
@@ -119,8 +136,9 @@ static bool shapes_from_input_shapes(const strand_session *s, bool *tainted) {
       any = true;
     }
     if (kernel->flags & KERNEL_SHAPE_ONLY) any = false;
+    const int32_t *outputs = s->nodes[k].outputs; /* fold.c may have redirected them */
     for (size_t i = 0; i < node->n_outputs; i++)
-      if (node->outputs[i] >= 0) tainted[node->outputs[i]] = any;
+      if (outputs[i] >= 0) tainted[outputs[i]] = any;
   }
   return true;
 }
@@ -178,7 +196,7 @@ STRAND_NOINLINE strand_status strand_session_create(strand_model *model,
   s->intra_op_threads = opt.intra_op_threads;
   s->slice_rows = opt.slice_rows;
   void *nodes = NULL, *templates = NULL, *scratch = NULL;
-  size_t max_in = 1, max_out = 1;
+  size_t max_in = SESSION_MAX_CONSTANTS, max_out = 1; /* fold.c may add a Conv's B */
   for (size_t k = 0; k < g->n_nodes; k++) {
     if (g->nodes[k].n_inputs > max_in) max_in = g->nodes[k].n_inputs;
     if (g->nodes[k].n_outputs > max_out) max_out = g->nodes[k].n_outputs;
@@ -195,6 +213,7 @@ STRAND_NOINLINE strand_status strand_session_create(strand_model *model,
     s->templates = templates;
     st = strand__alloc(scratch_bytes, STRAND_MEMORY_OTHER, &scratch);
   }
+  if (!st) st = session_fold_norms(s, scratch);
   for (size_t k = 0; k < g->n_nodes && !st; k++) st = bind_node(s, k, scratch);
   if (!st) {
     s->cacheable = shapes_from_input_shapes(s, scratch);

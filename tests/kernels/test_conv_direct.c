@@ -43,7 +43,7 @@ static void check(size_t m, size_t c, int64_t K, const conv_direct_shape *s, siz
   for (size_t i = 0; i < out + 2; i++) y[i] = SENTINEL;
   kernel_activation act = {(strand__gemm_activation)act_kind, -0.25f, 0.5f};
   struct kernel_block *blocks = NULL;
-  kernel_prepare p = {NULL, NULL, &blocks};
+  kernel_prepare p = {.blocks = &blocks};
   conv_direct d;
   CHECK_OK(conv_direct_prepare(&p, w, b, m, c, (size_t)K, (size_t)K, &d));
   conv_direct_run(&d, s, x, n, &act, y + 1, threads);

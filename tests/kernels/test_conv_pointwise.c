@@ -45,7 +45,7 @@ static void check(size_t m, size_t c, size_t size, size_t n, bool bias, int act_
   for (size_t i = 0; i < out + 2; i++) y[i] = SENTINEL;
   kernel_activation act = {(strand__gemm_activation)act_kind, -0.25f, 0.5f};
   struct kernel_block *blocks = NULL;
-  kernel_prepare p = {NULL, NULL, &blocks};
+  kernel_prepare p = {.blocks = &blocks};
   conv_pointwise pw;
   CHECK_OK(conv_pointwise_prepare(&p, w, b, m, c, &pw));
   conv_pointwise_run(&pw, x, n, size, &act, y + 1, threads);
