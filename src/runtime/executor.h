@@ -211,6 +211,10 @@ strand_status session_arena_reserve(strand_session *s, run_context *c, size_t si
  * graph's, which rewrites do not change) and leaves graphs with subgraphs
  * alone (their outer references are readers too). */
 strand_status session_fuse(strand_session *s, uint32_t *readers);
+/* Counts the nodes reading each value of g into readers (a count per
+ * value); false, counting nothing, for a graph with subgraphs (their outer
+ * references read values too), which rewrites leave alone. */
+bool session_count_readers(const graph *g, uint32_t *readers);
 
 /* BatchNormalization folded into the Conv before it (fold.c), made before
  * any kernel is prepared: sets the Conv's constants, n_inputs and outputs

@@ -16,7 +16,8 @@
  * statistics outputs) with constant float32 scale, bias, mean and
  * variance of one value per output channel, and is not a graph output;
  * and only when every folded value is finite (otherwise the
- * BatchNormalization runs as written, and gives what it gives).
+ * BatchNormalization runs as written, and gives what it gives). Graphs
+ * with subgraphs are left alone, as fuse.c leaves them.
  *
  * Nothing of the graph changes (it belongs to the model): the Conv's
  * session node reads the folded W and B in place of the graph's
@@ -168,12 +169,7 @@ void session_fold_release(strand_session *s, size_t k) {
 
 strand_status session_fold_norms(strand_session *s, uint32_t *readers) {
   const graph *g = s->graph;
-  for (size_t k = 0; k < g->n_nodes; k++)
-    if (g->nodes[k].n_subgraphs) return STRAND_OK;
-  for (size_t v = 0; v < g->n_values; v++) readers[v] = 0;
-  for (size_t k = 0; k < g->n_nodes; k++)
-    for (size_t i = 0; i < g->nodes[k].n_inputs; i++)
-      if (g->nodes[k].inputs[i] >= 0) readers[g->nodes[k].inputs[i]]++;
+  if (!session_count_readers(g, readers)) return STRAND_OK;
   for (size_t k = 0; k < g->n_nodes; k++) {
     if (!is_op(&g->nodes[k], "Conv")) continue;
     size_t b = norm_after(g, readers, k);

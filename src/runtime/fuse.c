@@ -46,14 +46,18 @@ static strand_status fuse_activations(strand_session *s, uint32_t *readers) {
   return STRAND_OK;
 }
 
-strand_status session_fuse(strand_session *s, uint32_t *readers) {
-  const graph *g = s->graph;
+bool session_count_readers(const graph *g, uint32_t *readers) {
   for (size_t k = 0; k < g->n_nodes; k++)
-    if (g->nodes[k].n_subgraphs) return STRAND_OK;
+    if (g->nodes[k].n_subgraphs) return false;
   for (size_t v = 0; v < g->n_values; v++) readers[v] = 0;
   for (size_t k = 0; k < g->n_nodes; k++)
     for (size_t i = 0; i < g->nodes[k].n_inputs; i++)
       if (g->nodes[k].inputs[i] >= 0) readers[g->nodes[k].inputs[i]]++;
+  return true;
+}
+
+strand_status session_fuse(strand_session *s, uint32_t *readers) {
+  if (!session_count_readers(s->graph, readers)) return STRAND_OK;
   strand_status st = fuse_activations(s, readers);
   if (!st) st = session_fuse_sequence(s, readers);
   return st;
