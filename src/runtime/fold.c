@@ -88,7 +88,12 @@ static strand_status fold_pair(strand_session *s, size_t k, size_t b) {
   if (kernel_attr_int(norm, "training_mode", 0, &training) ||
       kernel_attr_float(norm, "epsilon", 1e-5f, &epsilon))
     return STRAND_OK; /* malformed attributes: the BatchNormalization kernel says so */
-  if (training) return STRAND_OK;
+  /* Opsets before 7 have no kernel here (is_test, consumed_inputs): the
+   * session refuses them as it would unfolded. spatial 0 (opsets 7 and 8)
+   * normalizes per element, not per channel. */
+  int64_t spatial = 1;
+  if (norm->opset < 7 || kernel_attr_int(norm, "spatial", 1, &spatial)) return STRAND_OK;
+  if (training || spatial != 1) return STRAND_OK;
   for (size_t i = 1; i < norm->n_outputs; i++)
     if (norm->outputs[i] >= 0) return STRAND_OK;
   const float *stats[4];
