@@ -679,12 +679,13 @@ typedef struct strand_session_options {
  * that a model strand cannot run fails now, never in the middle of a run.
  * Nodes are also merged where nothing else reads what lies between them:
  * a BatchNormalization with constant statistics after a Conv with constant
- * weights is folded into the Conv's weights and bias (a copy, counted under
- * STRAND_MEMORY_WEIGHTS; results differ from the unfolded graph's by
- * rounding only), and a Relu or Clip with constant bounds after a Conv,
- * Gemm or MatMul (or after such a folded BatchNormalization) is applied by
- * the producer as it writes; a MatMul with constant B also adds a constant
- * bias row that follows it. The model itself is not changed.
+ * weights is folded into the Conv's weights and bias (results differ from
+ * the unfolded graph's by rounding only; the folded weights are packed like
+ * any others, and kept as a copy under STRAND_MEMORY_WEIGHTS only for Convs
+ * that read them at run time); a Relu or Clip with constant bounds after a
+ * Conv, Gemm or MatMul (or after such a folded BatchNormalization) is
+ * applied by the producer as it writes; a MatMul with constant B also adds
+ * a constant bias row that follows it. The model itself is not changed.
  * Returns STRAND_E_INVALID_ARGUMENT for NULL model or out, or a struct_size
  * too small; STRAND_E_MISUSE for a released or foreign model handle;
  * STRAND_E_UNSUPPORTED naming the node and op without a kernel (for its
@@ -855,9 +856,10 @@ typedef struct strand_session_stats {
 
 /* Fills `out` with the session's counters, as far as out->struct_size
  * reaches (set it first: `strand_session_stats st = {.struct_size = sizeof
- * st};`). Returns STRAND_E_INVALID_ARGUMENT for NULL arguments or a
- * struct_size too small to hold `runs`, STRAND_E_MISUSE for a released or
- * foreign handle.
+ * st};`), and sets struct_size to the bytes filled (the smaller of the
+ * caller's and this version's). Returns STRAND_E_INVALID_ARGUMENT for NULL
+ * arguments or a struct_size too small to hold `runs`, STRAND_E_MISUSE for
+ * a released or foreign handle.
  * Thread safety: any. */
 STRAND_API strand_status strand_session_get_stats(const strand_session *session,
                                                   strand_session_stats *out);
