@@ -149,14 +149,6 @@ INLINE void plane_3x3(const conv_dw_plane *p, int64_t stride) {
   }
 }
 
-/* Lanes j of [0, 16) whose output is in a given column of rows of W,
- * the first such lane being `first`: first, first + W, ... */
-static inline __mmask16 lanes_every(int64_t first, int64_t W) {
-  unsigned bits = 0;
-  for (int64_t j = first; j < LANES; j += W) bits |= 1u << j;
-  return (__mmask16)bits;
-}
-
 /* One tap row of plane_3x3_flat: w0·x[-1] + w1·x[0] + w2·x[1], lanes
  * outside `rows` (and, for the side taps, `left` / `right`) read as 0. */
 INLINE __m512 tap_row(const float *x, __m512 w0, __m512 w1, __m512 w2, __mmask16 rows,
@@ -185,25 +177,38 @@ INLINE void plane_3x3_flat(const conv_dw_plane *p) {
   const strand__gemm_activation act = p->act;
   const float *const in = p->x;
   float *const out = p->y;
+  /* Bits at 0, W, 2W, ... below 16: shifted by a column's first lane (when
+   * below 16), the lanes of that column within a vector. */
+  uint32_t comb = 0;
+  for (int64_t j = 0; j < LANES; j += W) comb |= 1u << j;
   int64_t r = 0; /* the column of output i0 */
   const int64_t step = LANES % W; /* r's advance per vector, modulo W */
-  for (int64_t i0 = 0; i0 < size; i0 += LANES) {
-    const __mmask16 inside = lanes_between(0, size - i0);
-    /* Tap row 0 reads the row above (none for row 0), row 2 the row below. */
-    const __mmask16 above = lanes_between(W - i0, LANES) & inside,
-                    below = lanes_between(0, size - W - i0) & inside;
-    /* Lane 0 is in column r: column 0 comes at lane W - r (0 when r is
-     * 0), column W - 1 at lane W - 1 - r. */
-    const __mmask16 left = (__mmask16)~lanes_every(r ? W - r : 0, W),
-                    right = (__mmask16)~lanes_every(W - 1 - r, W);
-    const float *x = in + i0;
-    const __m512 part0 = tap_row(x - W, w0, w1, w2, above, left, right),
-                 part1 = tap_row(x, w3, w4, w5, inside, left, right),
-                 part2 = tap_row(x + W, w6, w7, w8, below, left, right);
-    __m512 v = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(bias, part0), part1), part2);
-    _mm512_mask_storeu_ps(out + i0, inside, activate(v, act, lo, hi));
-    r += step;
-    if (r >= W) r -= W;
+  /* Two vectors per pass: their sums are independent chains. */
+  for (int64_t i0 = 0; i0 < size; i0 += 2 * LANES) {
+    __m512 v[2];
+    __mmask16 inside[2];
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+      const int64_t at = i0 + h * LANES;
+      inside[h] = lanes_between(0, size - at);
+      /* Tap row 0 reads the row above (none for row 0), row 2 the row below. */
+      const __mmask16 above = lanes_between(W - at, LANES) & inside[h],
+                      below = lanes_between(0, size - W - at) & inside[h];
+      /* Lane 0 is in column r: column 0 comes at lane W - r (0 when r is
+       * 0), column W - 1 at lane W - 1 - r. */
+      const int64_t first = r ? W - r : 0, last = W - 1 - r;
+      const __mmask16 left = (__mmask16)~(first < LANES ? comb << first : 0u),
+                      right = (__mmask16)~(last < LANES ? comb << last : 0u);
+      const float *x = in + at;
+      const __m512 part0 = tap_row(x - W, w0, w1, w2, above, left, right),
+                   part1 = tap_row(x, w3, w4, w5, inside[h], left, right),
+                   part2 = tap_row(x + W, w6, w7, w8, below, left, right);
+      v[h] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(bias, part0), part1), part2);
+      r += step;
+      if (r >= W) r -= W;
+    }
+    _mm512_mask_storeu_ps(out + i0, inside[0], activate(v[0], act, lo, hi));
+    if (inside[1]) _mm512_mask_storeu_ps(out + i0 + LANES, inside[1], activate(v[1], act, lo, hi));
   }
 }
 

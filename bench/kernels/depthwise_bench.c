@@ -1,0 +1,92 @@
+/*
+ * depthwise_bench.c — single-thread throughput of the AVX-512 depthwise
+ * 3×3 planes on MobileNetV2's layer shapes.
+ *
+ *   depthwise_bench [seconds-per-sample]
+ *
+ * Each shape runs conv_depthwise_plane_avx512 over all its channels (bias,
+ * Clip 0..6, as MobileNetV2 has them) with the input in cache after the
+ * first pass, so the figures are the kernels' own, not the memory's. The
+ * 14×14 and 7×7 planes take the flat run (rows narrower than a vector),
+ * the others the row path. Medians of several samples, in multiply-adds
+ * per second; the best sample in parentheses. Prints a markdown table.
+ * Links strand_static and uses internal symbols (src/ on the include path).
+ */
+#include "kernels/conv_depthwise.h"
+#include "kernels/gemm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define SAMPLES 9
+
+static double seconds_per_sample = 0.2;
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int compare_double(const void *x, const void *y) {
+  double a = *(const double *)x, b = *(const double *)y;
+  return (a > b) - (a < b);
+}
+
+typedef struct shape {
+  int h, channels, stride;
+} shape;
+
+/* G multiply-adds per second over `channels` planes of h × h, stride s,
+ * padded by one: median and best of SAMPLES samples. */
+static void measure(const shape *sh, double *median, double *best) {
+  const int h = sh->h, s = sh->stride, oh = (h + 2 - 3) / s + 1;
+  const size_t in = (size_t)h * h, out = (size_t)oh * oh;
+  float *x = aligned_alloc(64, (in * sh->channels * sizeof(float) + 63) / 64 * 64);
+  float *y = aligned_alloc(64, (out * sh->channels * sizeof(float) + 63) / 64 * 64);
+  if (!x || !y) abort();
+  for (size_t i = 0; i < in * sh->channels; i++) x[i] = (float)(i % 13) * 0.1f - 0.6f;
+  float w[9];
+  for (int i = 0; i < 9; i++) w[i] = 0.1f * (float)i - 0.4f;
+  conv_dw_plane p = {x, w, y, h, h, oh, oh, 3, 3, s, s, 1, 1, 1, 1, 0.5f,
+                     STRAND__GEMM_ACT_CLIP, 0.0f, 6.0f};
+  double rates[SAMPLES];
+  for (int k = 0; k < SAMPLES; k++) {
+    long passes = 0;
+    double t0 = now(), t;
+    do {
+      for (int c = 0; c < sh->channels; c++) {
+        p.x = x + (size_t)c * in;
+        p.y = y + (size_t)c * out;
+        conv_depthwise_plane_avx512(&p);
+      }
+      passes++;
+    } while ((t = now() - t0) < seconds_per_sample);
+    rates[k] = (double)passes * sh->channels * (double)out * 9 / t * 1e-9;
+  }
+  qsort(rates, SAMPLES, sizeof rates[0], compare_double);
+  *median = rates[SAMPLES / 2];
+  *best = rates[SAMPLES - 1];
+  free(x);
+  free(y);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1) seconds_per_sample = atof(argv[1]);
+  if (strand__cpu()->selected < STRAND__CPU_AVX512) {
+    printf("depthwise_bench: this CPU (or STRAND_CPU) has no AVX-512; nothing to measure\n");
+    return 0;
+  }
+  static const shape shapes[] = {{112, 32, 1}, {112, 96, 2}, {56, 144, 1}, {28, 192, 1},
+                                 {14, 384, 1}, {14, 576, 1}, {7, 960, 1}};
+  printf("| plane | channels | stride | path | G multiply-adds/s |\n|---|---|---|---|---|\n");
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    double median, best;
+    measure(&shapes[i], &median, &best);
+    printf("| %d×%d | %d | %d | %s | %.1f (%.1f) |\n", shapes[i].h, shapes[i].h,
+           shapes[i].channels, shapes[i].stride,
+           shapes[i].stride == 1 && shapes[i].h % 16 ? "flat" : "rows", median, best);
+  }
+  return 0;
+}
