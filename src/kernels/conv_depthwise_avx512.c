@@ -163,9 +163,9 @@ INLINE __m512 tap_row(const float *x, __m512 w0, __m512 w1, __m512 w2, __mmask16
  * whatever W is: a tap (kh, kw) of output i reads X at i + (kh-1)·W +
  * (kw-1), one masked load per tap, the mask leaving out lanes whose tap
  * row or column is in the padding. Narrow planes (7×7, 14×14) then fill
- * whole vectors instead of one short vector per row. The sums are
- * row_3x3's: per tap row three taps into a partial sum, added as
- * (bias + row 0) + row 1 + row 2. */
+ * whole vectors instead of one short vector per row; two vectors per pass
+ * keep two chains of sums in flight. The sums are row_3x3's: per tap row
+ * three taps into a partial sum, added as (bias + row 0) + row 1 + row 2. */
 INLINE void plane_3x3_flat(const conv_dw_plane *p) {
   const int64_t W = p->W, size = p->H * W;
   const float *wp = p->w;
