@@ -14,6 +14,7 @@
  */
 #include "kernels/conv_depthwise.h"
 #include "kernels/gemm.h"
+#include "timing.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,16 +24,6 @@
 
 static double seconds_per_sample = 0.2;
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int compare_double(const void *x, const void *y) {
-  double a = *(const double *)x, b = *(const double *)y;
-  return (a > b) - (a < b);
-}
 
 typedef struct shape {
   int h, channels, stride;
@@ -40,7 +31,7 @@ typedef struct shape {
 
 /* G multiply-adds per second over `channels` planes of h × h, stride s,
  * padded by one: median and best of SAMPLES samples. */
-static void measure(const shape *sh, double *median, double *best) {
+static void measure(const shape *sh, double *middle, double *best) {
   const int h = sh->h, s = sh->stride, oh = (h + 2 - 3) / s + 1;
   const size_t in = (size_t)h * h, out = (size_t)oh * oh;
   float *x = aligned_alloc(64, (in * sh->channels * sizeof(float) + 63) / 64 * 64);
@@ -65,8 +56,7 @@ static void measure(const shape *sh, double *median, double *best) {
     } while ((t = now() - t0) < seconds_per_sample);
     rates[k] = (double)passes * sh->channels * (double)out * 9 / t * 1e-9;
   }
-  qsort(rates, SAMPLES, sizeof rates[0], compare_double);
-  *median = rates[SAMPLES / 2];
+  *middle = median(rates, SAMPLES);
   *best = rates[SAMPLES - 1];
   free(x);
   free(y);
@@ -82,11 +72,11 @@ int main(int argc, char **argv) {
                                  {14, 384, 1}, {14, 576, 1}, {7, 960, 1}};
   printf("| plane | channels | stride | path | G multiply-adds/s |\n|---|---|---|---|---|\n");
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-    double median, best;
-    measure(&shapes[i], &median, &best);
+    double middle, best;
+    measure(&shapes[i], &middle, &best);
     printf("| %d×%d | %d | %d | %s | %.1f (%.1f) |\n", shapes[i].h, shapes[i].h,
            shapes[i].channels, shapes[i].stride,
-           shapes[i].stride == 1 && shapes[i].h % 16 ? "flat" : "rows", median, best);
+           shapes[i].stride == 1 && shapes[i].h % 16 ? "flat" : "rows", middle, best);
   }
   return 0;
 }

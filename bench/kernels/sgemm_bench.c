@@ -12,6 +12,7 @@
  * internal symbols (src/ on the include path).
  */
 #include "kernels/gemm.h"
+#include "timing.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,22 +23,6 @@
 
 static double seconds_per_sample = 0.2;
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int compare_double(const void *x, const void *y) {
-  double a = *(const double *)x, b = *(const double *)y;
-  return (a > b) - (a < b);
-}
-
-/* Sorts v; returns its median. */
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, compare_double);
-  return v[n / 2];
-}
 
 typedef struct timing {
   double median, best; /* seconds per call */
