@@ -7,15 +7,17 @@
  * In inference mode BatchNormalization is y = a·x + b per channel, a =
  * scale / sqrt(var + epsilon), b = bias − mean·a. After a Conv it folds
  * into the Conv's weights and bias: W'[m] = a[m]·W[m], B'[m] = a[m]·B[m] +
- * b[m] (B 0 when the Conv has none), computed in double and rounded once.
- * The results differ from Conv then BatchNormalization by rounding only.
+ * b[m] (B 0 when the Conv has none), in double and rounded once, W' from a
+ * rounded to float (the factor the BatchNormalization kernel multiplies
+ * by). The results differ from Conv then BatchNormalization by rounding
+ * only.
  *
  * Taken only when nothing else sees the Conv's own output: a Conv with
  * constant float32 W (and B, if any) whose one output is read by nothing
- * but a BatchNormalization (default domain, not training mode, no
- * statistics outputs) with constant float32 scale, bias, mean and
- * variance of one value per output channel, and is not a graph output;
- * and only when every folded value is finite (otherwise the
+ * but a BatchNormalization (default domain, opset 7 or later, spatial, not
+ * training mode, no statistics outputs) with constant float32 scale, bias,
+ * mean and variance of one value per output channel, and is not a graph
+ * output; and only when every folded value is finite (otherwise the
  * BatchNormalization runs as written, and gives what it gives). Graphs
  * with subgraphs are left alone, as fuse.c leaves them.
  *
