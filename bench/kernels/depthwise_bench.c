@@ -68,8 +68,9 @@ int main(int argc, char **argv) {
     printf("depthwise_bench: this CPU (or STRAND_CPU) has no AVX-512; nothing to measure\n");
     return 0;
   }
-  static const shape shapes[] = {{112, 32, 1}, {112, 96, 2}, {56, 144, 1}, {28, 192, 1},
-                                 {14, 384, 1}, {14, 576, 1}, {7, 960, 1}};
+  static const shape shapes[] = {{112, 32, 1}, {112, 96, 2}, {56, 144, 1}, {56, 144, 2},
+                                 {28, 192, 1}, {28, 192, 2}, {14, 384, 1}, {14, 576, 1},
+                                 {14, 576, 2}, {7, 960, 1}};
   printf("| plane | channels | stride | path | G multiply-adds/s |\n|---|---|---|---|---|\n");
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
     double middle, best;

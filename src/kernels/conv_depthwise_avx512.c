@@ -112,19 +112,21 @@ INLINE void row_3x3(const conv_dw_plane *p, int64_t oh, int64_t stride, const __
       }
     } else {
       /* Columns c + 2j + kw: kw 0 and 1 are the even and odd lanes of the
-       * 32 columns from c, kw 2 the even lanes of the 32 from c + 2. */
+       * 32 columns from c, kw 2 the even lanes moved down one lane, column
+       * c + 32 entering the last. */
       const __mmask16 a0 = lanes_between(-c, W - c), b0 = lanes_between(-c - LANES, W - c - LANES),
-                      a2 = lanes_between(-c - 2, W - c - 2),
-                      b2 = lanes_between(-c - 2 - LANES, W - c - 2 - LANES);
+                      a2 = lanes_between(-c - 2 * LANES, W - c - 2 * LANES) & 1u;
 #pragma GCC unroll 3
       for (int k = 0; k < 3; k++) {
         const __m512 x0 = _mm512_maskz_loadu_ps(a0, r[k] + c),
                      x1 = _mm512_maskz_loadu_ps(b0, r[k] + c + LANES),
-                     x2 = _mm512_maskz_loadu_ps(a2, r[k] + c + 2),
-                     x3 = _mm512_maskz_loadu_ps(b2, r[k] + c + 2 + LANES);
-        __m512 t = _mm512_mul_ps(w[3 * k], _mm512_permutex2var_ps(x0, evens, x1));
+                     x2 = _mm512_maskz_loadu_ps(a2, r[k] + c + 2 * LANES);
+        const __m512 even = _mm512_permutex2var_ps(x0, evens, x1);
+        __m512 t = _mm512_mul_ps(w[3 * k], even);
         t = _mm512_fmadd_ps(w[3 * k + 1], _mm512_permutex2var_ps(x0, odds, x1), t);
-        part[k] = _mm512_fmadd_ps(w[3 * k + 2], _mm512_permutex2var_ps(x2, evens, x3), t);
+        const __m512 next = _mm512_castsi512_ps(
+            _mm512_alignr_epi32(_mm512_castps_si512(x2), _mm512_castps_si512(even), 1));
+        part[k] = _mm512_fmadd_ps(w[3 * k + 2], next, t);
       }
     }
     __m512 v = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(bias, part[0]), part[1]), part[2]);
