@@ -102,12 +102,6 @@ static strand_status fold_pair(strand_session *s, size_t k, size_t b) {
   for (size_t i = 0; i < 4; i++)
     if (!(stats[i] = constant_vector(g, norm->inputs[i + 1], m))) return STRAND_OK;
   const float *scale = stats[0], *shift = stats[1], *mean = stats[2], *var = stats[3];
-  for (size_t c = 0; c < m; c++) {
-    double a = scale[c] / sqrt((double)var[c] + epsilon);
-    double t = (bias ? a * bias[c] : 0.0) + (shift[c] - mean[c] * a);
-    if (!isfinite(a) || !isfinite(t) || !isfinite((float)a) || !isfinite((float)t))
-      return STRAND_OK;
-  }
 
   /* B', the per-input tensors, the scale a and the outputs in one block;
    * W' is made just before the Conv is prepared (session_fold_weights), so
@@ -124,6 +118,10 @@ static strand_status fold_pair(strand_session *s, size_t k, size_t b) {
     double a = scale[c] / sqrt((double)var[c] + epsilon);
     af[c] = (float)a;
     bf[c] = (float)((bias ? a * bias[c] : 0.0) + (shift[c] - mean[c] * a));
+    if (!isfinite(af[c]) || !isfinite(bf[c])) { /* infinite or NaN as float or before */
+      kernel_free_block(&s->blocks, mem);
+      return STRAND_OK;
+    }
   }
   for (size_t i = 0; i < CONV_INPUTS; i++) constants[i].data = NULL;
   constants[1].dtype = STRAND_DTYPE_FLOAT32;
