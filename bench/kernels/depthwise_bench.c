@@ -6,9 +6,10 @@
  *
  * Each shape runs conv_depthwise_plane_avx512 over all its channels (bias,
  * Clip 0..6, as MobileNetV2 has them) with the input in cache after the
- * first pass, so the figures are the kernels' own, not the memory's. The
- * 14×14 and 7×7 planes take the flat run (rows narrower than a vector),
- * the others the row path. Medians of several samples, in multiply-adds
+ * first pass, so the figures are the kernels' own, not the memory's. At
+ * unit strides the 14×14 and 7×7 planes take the flat run (rows that
+ * would leave much of a vector empty), the others four rows at a time
+ * ("tall"); stride 2 goes row by row. Medians of several samples, in multiply-adds
  * per second; the best sample in parentheses. Prints a markdown table.
  * Links strand_static and uses internal symbols (src/ on the include path).
  */
@@ -77,7 +78,7 @@ int main(int argc, char **argv) {
     measure(&shapes[i], &middle, &best);
     printf("| %d×%d | %d | %d | %s | %.1f (%.1f) |\n", shapes[i].h, shapes[i].h,
            shapes[i].channels, shapes[i].stride,
-           shapes[i].stride == 1 && shapes[i].h % 16 ? "flat" : "rows", middle, best);
+           shapes[i].stride == 2 ? "rows" : shapes[i].h >= 16 ? "tall" : "flat", middle, best);
   }
   return 0;
 }

@@ -12,6 +12,7 @@
  * internal symbols (src/ on the include path).
  */
 #include "kernels/gemm.h"
+#include "fma_peak.h"
 #include "timing.h"
 
 #include <stdio.h>
@@ -27,75 +28,6 @@ static double seconds_per_sample = 0.2;
 typedef struct timing {
   double median, best; /* seconds per call */
 } timing;
-
-/* ---- FMA peak ---- */
-
-#if defined(__x86_64__) && defined(__GNUC__)
-/* Independent FMA chains written in assembly, so that no compiler keeps the
- * accumulators in memory: 12 chains cover a 4-cycle latency at two FMAs per
- * cycle (one more than any current core issues). The registers are zeroed
- * first: leftover denormals would take slow paths. */
-#define FMA12(w)                                                                           \
-  "vfmadd231ps %%" w "14, %%" w "15, %%" w "0\n\t"                                        \
-  "vfmadd231ps %%" w "14, %%" w "15, %%" w "1\n\t"                                        \
-  "vfmadd231ps %%" w "14, %%" w "15, %%" w "2\n\t"                                        \
-  "vfmadd231ps %%" w "14, %%" w "15, %%" w "3\n\t"                                        \
-  "vfmadd231ps %%" w "14, %%" w "15, %%" w "4\n\t"                                        \
-  "vfmadd231ps %%" w "14, %%" w "15, %%" w "5\n\t"                                        \
-  "vfmadd231ps %%" w "14, %%" w "15, %%" w "6\n\t"                                        \
-  "vfmadd231ps %%" w "14, %%" w "15, %%" w "7\n\t"                                        \
-  "vfmadd231ps %%" w "14, %%" w "15, %%" w "8\n\t"                                        \
-  "vfmadd231ps %%" w "14, %%" w "15, %%" w "9\n\t"                                        \
-  "vfmadd231ps %%" w "14, %%" w "15, %%" w "10\n\t"                                       \
-  "vfmadd231ps %%" w "14, %%" w "15, %%" w "11\n\t"
-#define CLOBBERS                                                                           \
-  "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",  \
-      "xmm11", "xmm14", "xmm15", "cc"
-
-__attribute__((target("avx512f"), noinline)) static void fma_loop_zmm(long iterations) {
-  __asm__ volatile("vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
-                   ".irp r, 1,2,3,4,5,6,7,8,9,10,11,14,15\n\t"
-                   "vmovaps %%zmm0, %%zmm\\r\n\t"
-                   ".endr\n\t"
-                   "1:\n\t" FMA12("zmm") "dec %0\n\tjnz 1b"
-                   : "+r"(iterations)
-                   :
-                   : CLOBBERS);
-}
-
-__attribute__((target("avx2,fma"), noinline)) static void fma_loop_ymm(long iterations) {
-  __asm__ volatile("vxorps %%ymm0, %%ymm0, %%ymm0\n\t"
-                   ".irp r, 1,2,3,4,5,6,7,8,9,10,11,14,15\n\t"
-                   "vmovaps %%ymm0, %%ymm\\r\n\t"
-                   ".endr\n\t"
-                   "1:\n\t" FMA12("ymm") "dec %0\n\tjnz 1b"
-                   : "+r"(iterations)
-                   :
-                   : CLOBBERS);
-}
-
-/* Best GFLOP/s of the loop over the samples (sharing the core only ever
- * lowers a sample): 12 FMAs per iteration, 2 flops per lane. */
-static double fma_peak(bool zmm) {
-  long iterations = 1 << 20;
-  double samples[SAMPLES];
-  for (int s = 0; s < SAMPLES + 1; s++) {
-    double t0 = now();
-    if (zmm)
-      fma_loop_zmm(iterations);
-    else
-      fma_loop_ymm(iterations);
-    double dt = now() - t0;
-    if (s == 0) { /* warm-up; sizes the samples */
-      iterations = (long)((double)iterations * seconds_per_sample / dt) + 1;
-      continue;
-    }
-    samples[s - 1] = 12.0 * (zmm ? 16 : 8) * 2 * (double)iterations / dt * 1e-9;
-  }
-  median(samples, SAMPLES);
-  return samples[SAMPLES - 1];
-}
-#endif
 
 /* ---- GEMM ---- */
 
@@ -165,8 +97,8 @@ int main(int argc, char **argv) {
 
   double peak[STRAND__CPU_LEVEL_COUNT] = {0};
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (cpu->hardware >= STRAND__CPU_AVX512) peak[STRAND__CPU_AVX512] = fma_peak(true);
-  if (cpu->hardware >= STRAND__CPU_AVX2) peak[STRAND__CPU_AVX2] = fma_peak(false);
+  if (cpu->hardware >= STRAND__CPU_AVX512) peak[STRAND__CPU_AVX512] = fma_peak(true, seconds_per_sample);
+  if (cpu->hardware >= STRAND__CPU_AVX2) peak[STRAND__CPU_AVX2] = fma_peak(false, seconds_per_sample);
 #endif
   printf("| FMA peak, 1 thread (best of %d) | GFLOP/s |\n|---|---:|\n", SAMPLES);
   if (peak[STRAND__CPU_AVX512] > 0) printf("| AVX-512 (zmm) | %.1f |\n", peak[STRAND__CPU_AVX512]);
