@@ -6,10 +6,10 @@
  *
  * Each shape runs conv_depthwise_plane_avx512 over all its channels (bias,
  * Clip 0..6, as MobileNetV2 has them) with the input in cache after the
- * first pass, so the figures are the kernels' own, not the memory's. At
- * unit strides the 14×14 and 7×7 planes take the flat run (rows that
- * would leave much of a vector empty), the others four rows at a time
- * ("tall"); stride 2 goes row by row. Medians of several samples, in multiply-adds
+ * first pass, so the figures are the kernels' own, not the memory's.
+ * Planes whose output rows fill most of their vectors go four rows at a
+ * time ("tall"); the narrower ones as one flat run at unit strides, row
+ * by row at stride 2. Medians of several samples, in multiply-adds
  * per second; the best sample in parentheses. Prints a markdown table.
  * Links strand_static and uses internal symbols (src/ on the include path).
  */
@@ -63,6 +63,14 @@ static void measure(const shape *sh, double *middle, double *best) {
   free(y);
 }
 
+/* The path conv_depthwise_plane_avx512 takes (its tall_fits rule): four
+ * rows at a time when the output rows fill 80% of their vectors. */
+static const char *path_of(const shape *sh) {
+  const int ow = (sh->h + 2 - 3) / sh->stride + 1, vectors = (ow + 15) / 16;
+  if (ow >= 16 && 5 * ow >= 4 * 16 * vectors) return "tall";
+  return sh->stride == 1 ? "flat" : "rows";
+}
+
 int main(int argc, char **argv) {
   if (argc > 1) seconds_per_sample = atof(argv[1]);
   if (strand__cpu()->selected < STRAND__CPU_AVX512) {
@@ -78,7 +86,7 @@ int main(int argc, char **argv) {
     measure(&shapes[i], &middle, &best);
     printf("| %d×%d | %d | %d | %s | %.1f (%.1f) |\n", shapes[i].h, shapes[i].h,
            shapes[i].channels, shapes[i].stride,
-           shapes[i].stride == 2 ? "rows" : shapes[i].h >= 16 ? "tall" : "flat", middle, best);
+           path_of(&shapes[i]), middle, best);
   }
   return 0;
 }

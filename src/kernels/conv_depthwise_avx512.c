@@ -4,9 +4,9 @@
  * load (column stride 1) or two masked loads and an even-lane permute
  * (stride 2), the mask leaving out columns in the padding, so edges need
  * no special case. Bias and activation are applied in registers. A 3×3
- * plane at unit strides whose rows fill most of their vectors runs four
- * output rows at a time, each input row loaded once for the three output
- * rows that read it; narrower ones padded by one run as one flat run of
+ * plane whose rows fill most of their vectors runs four output rows at a
+ * time, each input row loaded once for all the output rows that read it;
+ * narrower ones at unit strides padded by one run as one flat run of
  * outputs across their rows instead.
  *
  * MaxPool's planes (pool.c) run here too, with the same masked loads.
@@ -216,18 +216,22 @@ INLINE void plane_3x3_flat(const conv_dw_plane *p) {
   }
 }
 
-/* A 3×3 plane at unit strides without dilation, ROWS output rows at a
- * time, 16 outputs of each per vector (the last vector of a row masked):
- * each of the ROWS + 2 input rows the group reads is loaded once per
- * vector column, three shifted masked loads, and serves every output row
- * of the group that reads it, which cuts the loads per output to about
- * half of one load per tap. The sums are row_3x3's: per output row and
- * kernel row a partial sum of three taps, added as (bias + row 0) +
- * row 1 + row 2; input rows in the padding are loaded as zeros, columns
- * in it masked as in row_3x3. */
-INLINE void plane_3x3_tall(const conv_dw_plane *p) {
-  enum { ROWS = 4 };
+/* A 3×3 plane without dilation, at equal row and column strides of 1 or
+ * 2, ROWS output rows at a time, 16 outputs of each per vector (the last
+ * vector of a row masked): each of the input rows the group reads is
+ * loaded once per vector column (at stride 1 three shifted masked loads;
+ * at stride 2 the even, odd and next-even columns as in row_3x3) and
+ * serves every output row of the group that reads it: at stride 1 each
+ * input row serves three output rows, at stride 2 every other one two.
+ * The sums are row_3x3's: per output row and kernel row a partial sum of
+ * three taps, added as (bias + row 0) + row 1 + row 2; input rows in the
+ * padding are loaded as zeros, columns in it masked as in row_3x3. */
+INLINE void plane_3x3_tall(const conv_dw_plane *p, const int stride) {
+  enum { ROWS = 4, MOST_IN = 2 * (ROWS - 1) + 3 };
+  const int in_rows = (ROWS - 1) * stride + 3;
   const int64_t H = p->H, W = p->W, OH = p->OH, OW = p->OW;
+  const __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odds = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
   __m512 w[9];
   for (int k = 0; k < 9; k++) w[k] = _mm512_set1_ps(p->w[k]);
   const __m512 bias = _mm512_set1_ps(p->bias), lo = _mm512_set1_ps(p->lo), hi = _mm512_set1_ps(p->hi);
@@ -238,30 +242,45 @@ INLINE void plane_3x3_tall(const conv_dw_plane *p) {
   const int64_t pt = p->pt, pl = p->pl;
   for (int64_t oh0 = 0; oh0 < OH; oh0 += ROWS) {
     const int64_t rows = OH - oh0 < ROWS ? OH - oh0 : ROWS;
-    /* Input row j of the group is row oh0 - pt + j; outside: all lanes off. */
-    const float *row[ROWS + 2];
-    __mmask16 live[ROWS + 2];
-#pragma GCC unroll 6
-    for (int j = 0; j < ROWS + 2; j++) {
-      const int64_t ih = oh0 - pt + j;
+    /* Input row j of the group is row oh0·stride - pt + j; outside: all
+     * lanes off. */
+    const float *row[MOST_IN];
+    __mmask16 live[MOST_IN];
+#pragma GCC unroll 9
+    for (int j = 0; j < in_rows; j++) {
+      const int64_t ih = oh0 * stride - pt + j;
       const bool inside = ih >= 0 && ih < H;
       row[j] = in + (inside ? ih : 0) * W;
       live[j] = inside ? (__mmask16)0xffff : 0;
     }
     for (int64_t ow0 = 0; ow0 < OW; ow0 += LANES) {
-      const int64_t c = ow0 - pl;
-      const __mmask16 m0 = lanes_between(-c, W - c), m1 = lanes_between(-c - 1, W - c - 1),
-                      m2 = lanes_between(-c - 2, W - c - 2);
+      const int64_t c = ow0 * stride - pl;
+      /* Stride 1: the columns from c, c + 1, c + 2. Stride 2: the 32 from
+       * c and the one at c + 32. */
+      const int64_t c1 = c + (stride == 1 ? 1 : LANES), c2 = c + (stride == 1 ? 2 : 2 * LANES);
+      const __mmask16 m0 = lanes_between(-c, W - c), m1 = lanes_between(-c1, W - c1),
+                      m2 = lanes_between(-c2, W - c2) & (stride == 1 ? 0xffffu : 1u);
       __m512 part[ROWS][3];
-#pragma GCC unroll 6
-      for (int j = 0; j < ROWS + 2; j++) {
-        const __m512 x0 = _mm512_maskz_loadu_ps(m0 & live[j], row[j] + c),
-                     x1 = _mm512_maskz_loadu_ps(m1 & live[j], row[j] + c + 1),
-                     x2 = _mm512_maskz_loadu_ps(m2 & live[j], row[j] + c + 2);
-        /* Output row r reads input row j with kernel row j - r. */
+#pragma GCC unroll 9
+      for (int j = 0; j < in_rows; j++) {
+        __m512 x0, x1, x2;
+        if (stride == 1) {
+          x0 = _mm512_maskz_loadu_ps(m0 & live[j], row[j] + c);
+          x1 = _mm512_maskz_loadu_ps(m1 & live[j], row[j] + c1);
+          x2 = _mm512_maskz_loadu_ps(m2 & live[j], row[j] + c2);
+        } else {
+          const __m512 a = _mm512_maskz_loadu_ps(m0 & live[j], row[j] + c),
+                       b = _mm512_maskz_loadu_ps(m1 & live[j], row[j] + c1),
+                       z = _mm512_maskz_loadu_ps(m2 & live[j], row[j] + c2);
+          x0 = _mm512_permutex2var_ps(a, evens, b);
+          x1 = _mm512_permutex2var_ps(a, odds, b);
+          x2 = _mm512_castsi512_ps(
+              _mm512_alignr_epi32(_mm512_castps_si512(z), _mm512_castps_si512(x0), 1));
+        }
+        /* Output row r reads input row j with kernel row j - r·stride. */
 #pragma GCC unroll 4
         for (int r = 0; r < ROWS; r++) {
-          const int k = j - r;
+          const int k = j - r * stride;
           if (k < 0 || k > 2) continue;
           __m512 t = _mm512_mul_ps(w[3 * k], x0);
           t = _mm512_fmadd_ps(w[3 * k + 1], x1, t);
@@ -352,16 +371,18 @@ bool pool_max_plane_avx512(const conv_dw_plane *p) {
 
 TARGET static void plane_3x3_s1(const conv_dw_plane *p) { plane_3x3(p, 1); }
 TARGET static void plane_3x3_flat_s1(const conv_dw_plane *p) { plane_3x3_flat(p); }
-TARGET static void plane_3x3_tall_s1(const conv_dw_plane *p) { plane_3x3_tall(p); }
+TARGET static void plane_3x3_tall_s1(const conv_dw_plane *p) { plane_3x3_tall(p, 1); }
+TARGET static void plane_3x3_tall_s2(const conv_dw_plane *p) { plane_3x3_tall(p, 2); }
 TARGET static void plane_3x3_s2(const conv_dw_plane *p) { plane_3x3(p, 2); }
 TARGET static void plane_s1(const conv_dw_plane *p) { plane(p, p->KH, p->KW, 1); }
 TARGET static void plane_s2(const conv_dw_plane *p) { plane(p, p->KH, p->KW, 2); }
 
-/* Whether a 3×3 unit-stride plane OW outputs wide takes plane_3x3_tall:
- * when its rows fill at least 80% of their vectors (OW 16, 28, 32, 40,
- * 56, 112, ...). Narrower or emptier rows run flat (measured on this
- * path's AVX-512 machine: at 14 and 24 columns the flat run was faster,
- * at 28 and up the tall one by 10-60%). */
+/* Whether a 3×3 plane OW outputs wide takes plane_3x3_tall: when its rows
+ * fill at least 80% of their vectors (OW 16, 28, 32, 40, 56, 112, ...).
+ * Narrower or emptier rows run flat at unit strides, row by row at stride
+ * 2 (measured at unit strides: at 14 and 24 columns the flat run was
+ * faster, at 28 and up the tall one by 10-60%; at stride 2 the tall one
+ * by 4-11% at 56 output columns and 30% at 28). */
 static bool tall_fits(int64_t OW) {
   return OW >= LANES && 5 * OW >= 4 * LANES * ((OW + LANES - 1) / LANES);
 }
@@ -373,6 +394,7 @@ bool conv_depthwise_plane_avx512(const conv_dw_plane *p) {
   bool flat = three && p->sh == 1 && p->sw == 1 && p->pt == 1 && p->pl == 1 && p->OH == p->H &&
               p->OW == p->W && p->W % LANES != 0;
   if (three && p->sh == 1 && p->sw == 1 && tall_fits(p->OW)) plane_3x3_tall_s1(p);
+  else if (three && p->sh == 2 && p->sw == 2 && tall_fits(p->OW)) plane_3x3_tall_s2(p);
   else if (flat) plane_3x3_flat_s1(p);
   else if (p->sw == 1) three ? plane_3x3_s1(p) : plane_s1(p);
   else if (p->sw == 2) three ? plane_3x3_s2(p) : plane_s2(p);

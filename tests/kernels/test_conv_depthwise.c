@@ -4,7 +4,7 @@
  * widths on both sides of every vector and block boundary (1..70, 112),
  * column strides 1 and 2 (the SIMD ones) and 3 (portable only), kernels
  * 1..5, dilations, pads wider than the kernel, and each activation; 3×3
- * planes at unit strides of every height 1..10 on wide rows.
+ * planes of every height 1..10 (1..19 at stride 2) on wide rows.
  *
  * Planes are allocated at their exact size so that ASan reports a write
  * past one; the float slots around the output hold a sentinel that must
@@ -96,15 +96,16 @@ static void sweep(variant_fn *variant, const char *name, bool simd) {
   for (int64_t W = 1; W <= 113 && !test_failed_now(); W += W < 70 ? 1 : 42)
     for (int64_t s = 1; s <= 2; s++)
       CHECK(check_plane(variant, name, 3 + W % 5, W, 3, s, 1, 1, acts[W % 3]));
-  /* 3×3 at unit strides on rows that fill most of their vectors (AVX-512
-   * takes them four output rows at a time): every remainder of rows by 4,
-   * pads 0..2 (at 2 the first and last output rows read a row that is all
-   * padding), planes shorter than the kernel. */
-  static const int64_t tall[] = {16, 28, 30, 31, 40, 56, 58};
-  for (size_t i = 0; i < sizeof tall / sizeof tall[0] && !test_failed_now(); i++)
-    for (int64_t pad = 0; pad <= 2; pad++)
-      for (int64_t H = 1; H <= 10; H++)
-        CHECK(check_plane(variant, name, H, tall[i], 3, 1, 1, pad, acts[(H + pad) % 3]));
+  /* 3×3 at strides 1 and 2 on rows that fill most of their vectors
+   * (AVX-512 takes them four output rows at a time): every remainder of
+   * output rows by 4, pads 0..2 (at 2 the first and last output rows read
+   * a row that is all padding), planes shorter than the kernel. */
+  static const int64_t tall[2][7] = {{16, 28, 30, 31, 40, 56, 58}, {32, 33, 56, 57, 62, 80, 112}};
+  for (int64_t s = 1; s <= 2; s++)
+    for (size_t i = 0; i < 7 && !test_failed_now(); i++)
+      for (int64_t pad = 0; pad <= 2; pad++)
+        for (int64_t H = 1; H <= 10 * s - (s - 1); H++)
+          CHECK(check_plane(variant, name, H, tall[s - 1][i], 3, s, 1, pad, acts[(H + pad) % 3]));
   /* Random geometry: kernels 1..5, dilations 1..2, pads 0..3, strides 1..3. */
   for (int i = 0; i < 300 && !test_failed_now(); i++) {
     int64_t K = random_int(1, 5), d = random_int(1, 2), pad = random_int(0, 3);
