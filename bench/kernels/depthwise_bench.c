@@ -7,9 +7,9 @@
  * Each shape runs conv_depthwise_plane_avx512 over all its channels (bias,
  * Clip 0..6, as MobileNetV2 has them) with the input in cache after the
  * first pass, so the figures are the kernels' own, not the memory's.
- * Planes whose output rows fill most of their vectors go four rows at a
- * time ("tall"); the narrower ones as one flat run at unit strides, row
- * by row at stride 2. Medians of several samples, in multiply-adds
+ * Stride-2 planes, and unit-stride ones whose output rows fill most of
+ * their vectors, go four rows at a time ("tall"); the others as one flat
+ * run. Medians of several samples, in multiply-adds
  * per second; the best sample in parentheses. Prints a markdown table.
  * Links strand_static and uses internal symbols (src/ on the include path).
  */
@@ -63,12 +63,12 @@ static void measure(const shape *sh, double *middle, double *best) {
   free(y);
 }
 
-/* The path conv_depthwise_plane_avx512 takes (its tall_fits rule): four
- * rows at a time when the output rows fill 80% of their vectors. */
+/* The path conv_depthwise_plane_avx512 takes: four rows at a time at
+ * stride 2, and at stride 1 when the output rows fill 80% of their
+ * vectors (its tall_fits); else the flat run. */
 static const char *path_of(const shape *sh) {
   const int ow = (sh->h + 2 - 3) / sh->stride + 1, vectors = (ow + 15) / 16;
-  if (ow >= 16 && 5 * ow >= 4 * 16 * vectors) return "tall";
-  return sh->stride == 1 ? "flat" : "rows";
+  return sh->stride == 2 || (ow >= 16 && 5 * ow >= 4 * 16 * vectors) ? "tall" : "flat";
 }
 
 int main(int argc, char **argv) {

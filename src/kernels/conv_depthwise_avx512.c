@@ -4,10 +4,10 @@
  * load (column stride 1) or two masked loads and an even-lane permute
  * (stride 2), the mask leaving out columns in the padding, so edges need
  * no special case. Bias and activation are applied in registers. A 3×3
- * plane whose rows fill most of their vectors runs four output rows at a
- * time, each input row loaded once for all the output rows that read it;
- * narrower ones at unit strides padded by one run as one flat run of
- * outputs across their rows instead.
+ * plane at stride 2, or at unit strides with rows that fill most of their
+ * vectors, runs four output rows at a time, each input row loaded once for
+ * all the output rows that read it; narrower ones at unit strides padded
+ * by one run as one flat run of outputs across their rows instead.
  *
  * MaxPool's planes (pool.c) run here too, with the same masked loads.
  *
@@ -377,12 +377,13 @@ TARGET static void plane_3x3_s2(const conv_dw_plane *p) { plane_3x3(p, 2); }
 TARGET static void plane_s1(const conv_dw_plane *p) { plane(p, p->KH, p->KW, 1); }
 TARGET static void plane_s2(const conv_dw_plane *p) { plane(p, p->KH, p->KW, 2); }
 
-/* Whether a 3×3 plane OW outputs wide takes plane_3x3_tall: when its rows
- * fill at least 80% of their vectors (OW 16, 28, 32, 40, 56, 112, ...).
- * Narrower or emptier rows run flat at unit strides, row by row at stride
- * 2 (measured at unit strides: at 14 and 24 columns the flat run was
- * faster, at 28 and up the tall one by 10-60%; at stride 2 the tall one
- * by 4-11% at 56 output columns and 30% at 28). */
+/* Whether a 3×3 unit-stride plane OW outputs wide takes plane_3x3_tall:
+ * when its rows fill at least 80% of their vectors (OW 16, 28, 32, 40,
+ * 56, 112, ...); narrower or emptier rows run flat (measured: at 14 and 24
+ * columns the flat run was faster, at 28 and up the tall one by 10-60%).
+ * At stride 2 every width takes it: against the row-by-row path it
+ * measured as fast or faster from 2 output columns up (+30% at 14 and 7,
+ * +25% at 28, +4-11% at 56). */
 static bool tall_fits(int64_t OW) {
   return OW >= LANES && 5 * OW >= 4 * LANES * ((OW + LANES - 1) / LANES);
 }
@@ -394,7 +395,7 @@ bool conv_depthwise_plane_avx512(const conv_dw_plane *p) {
   bool flat = three && p->sh == 1 && p->sw == 1 && p->pt == 1 && p->pl == 1 && p->OH == p->H &&
               p->OW == p->W && p->W % LANES != 0;
   if (three && p->sh == 1 && p->sw == 1 && tall_fits(p->OW)) plane_3x3_tall_s1(p);
-  else if (three && p->sh == 2 && p->sw == 2 && tall_fits(p->OW)) plane_3x3_tall_s2(p);
+  else if (three && p->sh == 2 && p->sw == 2) plane_3x3_tall_s2(p);
   else if (flat) plane_3x3_flat_s1(p);
   else if (p->sw == 1) three ? plane_3x3_s1(p) : plane_s1(p);
   else if (p->sw == 2) three ? plane_3x3_s2(p) : plane_s2(p);

@@ -4,7 +4,8 @@
  * widths on both sides of every vector and block boundary (1..70, 112),
  * column strides 1 and 2 (the SIMD ones) and 3 (portable only), kernels
  * 1..5, dilations, pads wider than the kernel, and each activation; 3×3
- * planes of every height 1..10 (1..19 at stride 2) on wide rows.
+ * planes of every height 1..10 on wide rows at stride 1, 1..19 at any
+ * width at stride 2.
  *
  * Planes are allocated at their exact size so that ASan reports a write
  * past one; the float slots around the output hold a sentinel that must
@@ -96,11 +97,12 @@ static void sweep(variant_fn *variant, const char *name, bool simd) {
   for (int64_t W = 1; W <= 113 && !test_failed_now(); W += W < 70 ? 1 : 42)
     for (int64_t s = 1; s <= 2; s++)
       CHECK(check_plane(variant, name, 3 + W % 5, W, 3, s, 1, 1, acts[W % 3]));
-  /* 3×3 at strides 1 and 2 on rows that fill most of their vectors
-   * (AVX-512 takes them four output rows at a time): every remainder of
-   * output rows by 4, pads 0..2 (at 2 the first and last output rows read
-   * a row that is all padding), planes shorter than the kernel. */
-  static const int64_t tall[2][7] = {{16, 28, 30, 31, 40, 56, 58}, {32, 33, 56, 57, 62, 80, 112}};
+  /* 3×3 at stride 2, and at stride 1 on rows that fill most of their
+   * vectors (AVX-512 takes them four output rows at a time): every
+   * remainder of output rows by 4, pads 0..2 (at 2 the first and last
+   * output rows read a row that is all padding), planes shorter than the
+   * kernel, rows of 1 to 56 outputs. */
+  static const int64_t tall[2][7] = {{16, 28, 30, 31, 40, 56, 58}, {3, 8, 13, 28, 33, 57, 112}};
   for (int64_t s = 1; s <= 2; s++)
     for (size_t i = 0; i < 7 && !test_failed_now(); i++)
       for (int64_t pad = 0; pad <= 2; pad++)
