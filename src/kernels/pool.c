@@ -364,7 +364,8 @@ static strand_status run_global(const kernel_call *c, bool max) {
   kernel_tensor *y = c->outputs[0];
   if (!y->count) return STRAND_OK;
   global_job j = {x->data, y->data, x->count / y->count, max};
-  kernel_parallel(c->threads, y->count, kernel_grain(j.size), global_planes, &j);
+  /* Cost 4 per element: a scalar sum in double, one dependent add each. */
+  kernel_parallel(c->threads, y->count, kernel_grain(4 * j.size), global_planes, &j);
   return STRAND_OK;
 }
 
