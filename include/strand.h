@@ -864,6 +864,61 @@ typedef struct strand_session_stats {
 STRAND_API strand_status strand_session_get_stats(const strand_session *session,
                                                   strand_session_stats *out);
 
+/* ---- Where a session's runs spend their time --------------------------- */
+
+/* Per-node timing, off until turned on. While it is on, every call a run
+ * makes to a node's kernel adds one call and the wall time the kernel took
+ * (CLOCK_MONOTONIC, two clock reads per node: well under a microsecond) to
+ * that node's figures; off, a run pays one relaxed load per node. What a
+ * node's time includes is the kernel's work on all the threads it used,
+ * measured on the run's own thread from the kernel's start to its end, so
+ * figures for two threads are elapsed time, not CPU time.
+ * Nodes whose work another node took over when the session was made (an
+ * activation fused into the Conv, Gemm or MatMul before it, a
+ * BatchNormalization folded into a Conv) show no calls, their time being
+ * in that node's; so do nodes that only give their input's bytes other
+ * dimensions (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout),
+ * once a run has a plan. A run made in slices calls each node once per
+ * slice; batched runs call each node once per batch; a node running a
+ * subgraph (If, Loop, Scan) counts the subgraph's time as its own.
+ * Figures accumulate over all the session's runs, from every thread, until
+ * reset. Turning profiling on or off while runs are in progress is allowed:
+ * nodes those runs reach afterwards follow the new setting.
+ *   on  in: nonzero turns timing on, 0 off.
+ * Returns STRAND_E_INVALID_ARGUMENT for a NULL session, STRAND_E_MISUSE for
+ * a released or foreign handle. Thread safety: any. */
+STRAND_API strand_status strand_session_set_profiling(strand_session *session, int on);
+
+/* One node's figures, as strand_session_get_profile hands them over. */
+typedef struct strand_node_profile {
+  size_t index;        /* the node's position in the graph's node list */
+  const char *name;    /* the node's name ("" when it has none); the session's */
+  const char *op_type; /* "Conv", "MatMul", ...; the session's */
+  uint64_t calls;      /* kernel calls counted */
+  uint64_t total_ns;   /* their wall time, summed */
+} strand_node_profile;
+
+/* Called once per node; `node` and its strings are valid during the call
+ * only. */
+typedef void (*strand_node_profile_visitor)(const strand_node_profile *node, void *context);
+
+/* Calls `visit` for every node of the session's graph, in the graph's
+ * order, with its figures so far (zero for every node until profiling is
+ * turned on). Each figure is read atomically; while runs go on, a node's
+ * calls and time may be one call apart. Returns STRAND_E_INVALID_ARGUMENT
+ * for a NULL session or visitor, STRAND_E_MISUSE for a released or foreign
+ * handle. Thread safety: any; `visit` runs on the calling thread and must
+ * not release the session. */
+STRAND_API strand_status strand_session_get_profile(const strand_session *session,
+                                                    strand_node_profile_visitor visit,
+                                                    void *context);
+
+/* Sets every node's calls and time to zero (profiling stays as it was).
+ * Runs in progress may add to the figures afterwards. Returns
+ * STRAND_E_INVALID_ARGUMENT for a NULL session, STRAND_E_MISUSE for a
+ * released or foreign handle. Thread safety: any. */
+STRAND_API strand_status strand_session_reset_profile(strand_session *session);
+
 /* ------------------------------------------------------------------------ */
 /* Threads: the CPU budget and the dispatcher                                */
 /* ------------------------------------------------------------------------ */

@@ -289,6 +289,18 @@ static void release_use(run_context *ctx, int32_t v) {
   }
 }
 
+strand_status executor_run_kernel(strand_session *s, size_t k, const kernel_def *kernel,
+                                  const kernel_call *kc) {
+  if (!atomic_load_explicit(&s->profiling, memory_order_relaxed)) return kernel->run(kc);
+  uint64_t start = strand__now_ns();
+  strand_status st = kernel->run(kc);
+  uint64_t took = strand__now_ns() - start;
+  session_node *sn = &s->nodes[k];
+  atomic_fetch_add_explicit(&sn->profile_calls, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&sn->profile_ns, took, memory_order_relaxed);
+  return st;
+}
+
 static strand_status plan_node(run_call *call, size_t k, uint32_t step) {
   strand_session *s = call->session;
   const graph *g = s->graph;
@@ -329,7 +341,7 @@ static strand_status plan_node(run_call *call, size_t k, uint32_t step) {
   }
   kc.scratch = mem ? mem : executor_empty_data();
   kc.scratch_size = scratch;
-  if (!shared) st = kernel->run(&kc);
+  if (!shared) st = executor_run_kernel(s, k, kernel, &kc);
   if (mem) strand__free_aligned(mem, scratch, STRAND_MEMORY_SCRATCH);
   for (size_t i = 0; i < node->n_outputs && !st && shaped_by_run; i++)
     if (ctx->outs[i] && !ctx->outs[i]->data)
@@ -437,7 +449,7 @@ strand_status executor_run_planned(run_call *call, const plan *p) {
     if (sn->kernel->flags & KERNEL_SHAPED_BY_RUN)
       return strand__fail(STRAND_E_INTERNAL, "a planned run reached node \"%s\" (%s)", node->name,
                           node->op_type);
-    st = sn->kernel->run(&kc);
+    st = executor_run_kernel(s, step->node, sn->kernel, &kc);
     if (st) return graph_node_context(st, g, node);
   }
   return copy_outputs(call);

@@ -49,6 +49,8 @@ typedef struct session_node {
   const float *fold_scale;  /* a Conv that absorbed a BatchNormalization: its per-channel scale */
   size_t n_inputs;          /* inputs its kernel gets: the node's, or more from constants */
   bool absorbed;            /* merged into its producer by fold.c: never bound */
+  /* strand_session_get_profile's figures: kernel calls timed, their ns. */
+  atomic_uint_fast64_t profile_calls, profile_ns;
 } session_node;
 
 /* How a run obtains a value's memory. */
@@ -176,7 +178,13 @@ struct strand_session {
   atomic_uint_fast64_t runs, runs_failed, planning_runs, plans_evicted, runs_canceled;
   atomic_uint_fast64_t batches, batched_runs, batched_rows, batch_wait_ns;
   atomic_uint_fast64_t sliced_runs, slices;
+  atomic_bool profiling;     /* strand_session_set_profiling */
 };
+
+/* kernel->run(kc) for node k of s, timed into the node's profile figures
+ * while the session's profiling is on. */
+strand_status executor_run_kernel(strand_session *s, size_t k, const kernel_def *kernel,
+                                  const kernel_call *kc);
 
 /* When a run must stop early: its token and deadline. `watched` is false
  * when it has neither, so that node boundaries cost one test of a bool. */

@@ -319,6 +319,45 @@ strand_status strand_session_get_stats(const strand_session *session, strand_ses
   return STRAND_OK;
 }
 
+/* ---- per-node profile ------------------------------------------------------- */
+
+strand_status strand_session_set_profiling(strand_session *session, int on) {
+  strand_status st = strand__object_check(session, STRAND_KIND_SESSION,
+                                          "strand_session_set_profiling");
+  if (st) return st;
+  atomic_store_explicit(&session->profiling, on != 0, memory_order_relaxed);
+  return STRAND_OK;
+}
+
+strand_status strand_session_get_profile(const strand_session *session,
+                                         strand_node_profile_visitor visit, void *context) {
+  static const char fn[] = "strand_session_get_profile";
+  strand_status st = strand__object_check(session, STRAND_KIND_SESSION, fn);
+  if (st) return st;
+  if (!visit) return strand__fail(STRAND_E_INVALID_ARGUMENT, "%s: visit is NULL", fn);
+  const graph *g = session->graph;
+  for (size_t k = 0; k < g->n_nodes; k++) {
+    const session_node *sn = &session->nodes[k];
+    strand_node_profile node = {
+        k, g->nodes[k].name, g->nodes[k].op_type,
+        atomic_load_explicit(&sn->profile_calls, memory_order_relaxed),
+        atomic_load_explicit(&sn->profile_ns, memory_order_relaxed)};
+    visit(&node, context);
+  }
+  return STRAND_OK;
+}
+
+strand_status strand_session_reset_profile(strand_session *session) {
+  strand_status st = strand__object_check(session, STRAND_KIND_SESSION,
+                                          "strand_session_reset_profile");
+  if (st) return st;
+  for (size_t k = 0; k < session->graph->n_nodes; k++) {
+    atomic_store_explicit(&session->nodes[k].profile_calls, 0, memory_order_relaxed);
+    atomic_store_explicit(&session->nodes[k].profile_ns, 0, memory_order_relaxed);
+  }
+  return STRAND_OK;
+}
+
 /* ---- run contexts ----------------------------------------------------------- */
 
 typedef struct layout {

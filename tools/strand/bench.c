@@ -1,8 +1,9 @@
 /*
  * bench.c — `strand bench MODEL [--threads N] [--batch B] [--intra-op T]
  * [--seconds S | --count N] [--batching MAX:DELAY_US] [--warmup S]
- * [--seed S] [--input NAME=FILE]... [--json] [--quiet]`: measures the
- * throughput and latency of one model on one shared session.
+ * [--seed S] [--input NAME=FILE]... [--profile] [--json] [--quiet]`:
+ * measures the throughput and latency of one model on one shared session,
+ * and with --profile where the measured runs spent their time, by node.
  *
  * Every caller thread runs the same input tensors (made once, from a seeded
  * generator or from files) on the one session and receives fresh output
@@ -34,6 +35,7 @@
 #include "inputs.h"
 #include "json.h"
 #include "latency.h"
+#include "node_profile.h"
 #include "strand.h"
 
 #define MAX_THREADS 4096
@@ -47,7 +49,7 @@ static void usage(FILE *out) {
           "usage: strand bench MODEL [--threads N] [--batch B] [--intra-op T]\n"
           "                    [--seconds S | --count N] [--batching MAX:DELAY_US]\n"
           "                    [--slice-rows N|off] [--warmup S] [--seed S]\n"
-          "                    [--input NAME=FILE]... [--json] [--quiet]\n\n"
+          "                    [--input NAME=FILE]... [--profile] [--json] [--quiet]\n\n"
           "Measures throughput and latency: N caller threads run MODEL on one shared\n"
           "session, all with the same inputs, for S seconds or N runs in total.\n\n"
           "  --threads N        caller threads (default 1)\n"
@@ -65,6 +67,9 @@ static void usage(FILE *out) {
           "  --seed S           the seed of the random inputs (default 0)\n"
           "  --input NAME=FILE  the value of input NAME from a .npy or .pb file (FILE\n"
           "                     alone for a model with one input); its shape sets the batch\n"
+          "  --profile          time every node of the measured runs and show the time\n"
+          "                     by op type and the slowest nodes (the time inside each\n"
+          "                     node's kernel; fused nodes count in the node they joined)\n"
           "  --json             print one JSON object instead of the summary\n"
           "  --quiet            no progress line\n\n"
           "Inferences per second = runs x batch / seconds. The summary also gives\n"
@@ -267,6 +272,8 @@ typedef struct figures {
   strand_session_stats session;
   int have_session_stats;
   uint64_t baseline_rss, peak_rss;
+  int profiled;         /* --profile given */
+  node_profile profile; /* when profiled: the measured runs' node times */
 } figures;
 
 static void print_json(const figures *f) {
@@ -309,6 +316,10 @@ static void print_json(const figures *f) {
     printf(", \"batches\": %llu, \"batched_runs\": %llu, \"batched_rows\": %llu",
            (unsigned long long)f->session.batches, (unsigned long long)f->session.batched_runs,
            (unsigned long long)f->session.batched_rows);
+  if (f->profiled) {
+    printf(", ");
+    node_profile_print_json(stdout, &f->profile, f->runs);
+  }
   printf("}\n");
 }
 
@@ -356,6 +367,7 @@ static void print_summary(const figures *f) {
   printf(")\n");
   printf("  peak RSS       %.1f MiB (%.1f MiB before loading)\n", mib(f->peak_rss),
          mib(f->baseline_rss));
+  if (f->profiled) node_profile_print_text(stdout, &f->profile, f->runs, 10);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -372,7 +384,7 @@ int strand_cmd_bench(int argc, char **argv) {
   uint64_t threads = 1, batch = 1, intra_op = 0, count = 0, seed = 0, rows = 0, delay_us = 0;
   uint64_t slice_rows = 0;
   double seconds = DEFAULT_SECONDS, warmup = DEFAULT_WARMUP;
-  int json = 0, quiet = 0, batching = 0, have_seconds = 0, have_batch = 0;
+  int json = 0, quiet = 0, batching = 0, have_seconds = 0, have_batch = 0, profiled = 0;
   given inputs_given[MAX_GIVEN];
   size_t n_given = 0;
   char flag[64];
@@ -444,6 +456,8 @@ int strand_cmd_bench(int argc, char **argv) {
       }
     } else if (strcmp(a, "--json") == 0) {
       json = 1;
+    } else if (strcmp(a, "--profile") == 0) {
+      profiled = 1;
     } else if (strcmp(a, "--quiet") == 0) {
       quiet = 1;
     } else if (a[0] == '-' || model_path) {
@@ -596,6 +610,12 @@ int strand_cmd_bench(int argc, char **argv) {
    * waits for the signal, so the session is idle). */
   strand_session_stats before_stats = {.struct_size = sizeof before_stats};
   strand_session_get_stats(b->session, &before_stats);
+  if (profiled &&
+      (strand_session_set_profiling(b->session, 1) || strand_session_reset_profile(b->session))) {
+    fprintf(stderr, "strand bench: --profile: %s\n", strand_errmsg());
+    atomic_store(&b->stop, 1);
+    atomic_fetch_add(&b->errors, 1);
+  }
   uint64_t start = latency_now_ns(), deadline = start + (uint64_t)(seconds * 1e9);
   pthread_mutex_lock(&b->lock);
   b->go = 1;
@@ -640,6 +660,13 @@ int strand_cmd_bench(int argc, char **argv) {
   f.session.sliced_runs -= before_stats.sliced_runs;
   f.session.slices -= before_stats.slices;
   f.peak_rss = proc_status_bytes("VmHWM");
+  if (profiled) {
+    f.profiled = 1;
+    if (node_profile_gather(b->session, &f.profile)) {
+      fprintf(stderr, "strand bench: --profile: out of memory gathering the node times\n");
+      atomic_fetch_add(&b->errors, 1);
+    }
+  }
   if (atomic_load(&b->errors)) {
     fprintf(stderr, "strand bench: a run of %s failed: %s\n", model_path,
             b->first_error[0] ? b->first_error : "a thread could not start");
@@ -653,6 +680,7 @@ int strand_cmd_bench(int argc, char **argv) {
   status = 0;
 
 done:
+  node_profile_free(&f.profile);
   inputs_release(&b->inputs);
   strand_session_release(b->session);
   strand_model_release(model);
