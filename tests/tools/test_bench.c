@@ -217,13 +217,19 @@ TEST(summary_text) {
   CHECK_HAS(out, "peak RSS       ");
 }
 
+/* 40 measured runs of the shipped cnn_tiny with --profile and `form`
+ * (--quiet or --json); the exit status. */
+static int run_profiled(const char *form) {
+  char args[16384];
+  snprintf(args, sizeof args, "bench %s --count 40 --intra-op 1 --warmup 0.05 --profile %s",
+           test_source_path("models/cnn_tiny.onnx"), form);
+  return run_strand(args, out, sizeof out, err, sizeof err);
+}
+
 /* --profile: the measured runs' node times, in the summary and the JSON;
  * the shipped cnn_tiny's Relu nodes join its Convs and show no calls. */
 TEST(profile_by_op_type_and_node) {
-  char args[16384];
-  snprintf(args, sizeof args, "bench %s --count 40 --intra-op 1 --warmup 0.05 --profile --quiet",
-           test_source_path("models/cnn_tiny.onnx"));
-  REQUIRE(run_strand(args, out, sizeof out, err, sizeof err) == 0);
+  REQUIRE(run_profiled("--quiet") == 0);
   CHECK_HAS(out, "  profile        ");
   CHECK_HAS(out, " ms per run inside kernels, by op type:");
   CHECK_HAS(out, "  Conv ");
@@ -231,15 +237,14 @@ TEST(profile_by_op_type_and_node) {
   CHECK(strstr(out, "Relu") == NULL);
   CHECK_HAS(out, "the 5 slowest nodes (ms per run, calls):");
   CHECK_HAS(out, "        40  Gemm ");
-  snprintf(args, sizeof args, "bench %s --count 40 --intra-op 1 --warmup 0.05 --profile --json",
-           test_source_path("models/cnn_tiny.onnx"));
-  REQUIRE(run_strand(args, out, sizeof out, err, sizeof err) == 0);
+  REQUIRE(run_profiled("--json") == 0);
   CHECK_HAS(out, "\"profile\": {\"runs\": 40, \"total_ms\": ");
   CHECK_HAS(out, "{\"op_type\": \"Conv\", \"nodes\": 2, \"calls\": 80, \"total_ms\": ");
   CHECK_HAS(out, "\"op_type\": \"Gemm\", \"calls\": 40, \"total_ms\": ");
   CHECK(json_number(out, "total_ms") > 0);
   CHECK(out[strlen(out) - 2] == '}');
   /* Without --profile, no profile. */
+  char args[16384];
   snprintf(args, sizeof args, "bench %s --count 5 --warmup 0 --json", relu_model());
   REQUIRE(run_strand(args, out, sizeof out, err, sizeof err) == 0);
   CHECK(strstr(out, "\"profile\"") == NULL);
