@@ -876,11 +876,13 @@ STRAND_API strand_status strand_session_get_stats(const strand_session *session,
  * Nodes whose work another node took over when the session was made (an
  * activation fused into the Conv, Gemm or MatMul before it, a
  * BatchNormalization folded into a Conv) show no calls, their time being
- * in that node's; so do nodes that only give their input's bytes other
- * dimensions (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout),
- * once a run has a plan. A run made in slices calls each node once per
- * slice; batched runs call each node once per batch; a node running a
- * subgraph (If, Loop, Scan) counts the subgraph's time as its own.
+ * in that node's; so do, once a run has a plan, the nodes the plan makes
+ * views of their input's bytes under other dimensions (Reshape, Flatten,
+ * Squeeze, Unsqueeze, Identity and Dropout, where their input's bytes can
+ * be shared; the others are timed). A run made in slices calls each node
+ * once per slice; batched runs call each node once per batch; a node
+ * running a subgraph (If, Loop, Scan) counts the subgraph's time as its
+ * own.
  * Figures accumulate over all the session's runs, from every thread, until
  * reset. Turning profiling on or off while runs are in progress is allowed:
  * nodes those runs reach afterwards follow the new setting.
