@@ -1031,6 +1031,107 @@ EXPORT jlongArray JNICALL Java_dev_strand_Native_sessionStats(JNIEnv *env, jclas
   return result;
 }
 
+/* ---- per-node profile ------------------------------------------------------------ */
+
+EXPORT void JNICALL Java_dev_strand_Native_sessionSetProfiling(JNIEnv *env, jclass cls,
+                                                              jlong handle, jboolean on) {
+  strand_status st = strand_session_set_profiling(to_pointer(handle), on ? 1 : 0);
+  if (st) throw_status(env, st);
+}
+
+EXPORT void JNICALL Java_dev_strand_Native_sessionResetProfile(JNIEnv *env, jclass cls,
+                                                              jlong handle) {
+  strand_status st = strand_session_reset_profile(to_pointer(handle));
+  if (st) throw_status(env, st);
+}
+
+/* The nodes' figures as long[2n] (calls, total ns per node) or, with
+ * names, their name and op type as String[2n]. */
+typedef struct profile_copy {
+  JNIEnv *env;
+  jlong *figures;       /* NULL when taking names */
+  jobjectArray names;   /* NULL when taking figures */
+  size_t count, room;
+  int failed;
+} profile_copy;
+
+static void copy_node(const strand_node_profile *node, void *context) {
+  profile_copy *c = context;
+  if (c->failed) return;
+  if (c->figures && c->count < c->room) {
+    c->figures[2 * c->count] = (jlong)node->calls;
+    c->figures[2 * c->count + 1] = (jlong)node->total_ns;
+  }
+  if (c->names && c->count < c->room) {
+    const char *text[2] = {node->name, node->op_type};
+    for (int i = 0; i < 2 && !c->failed; i++) {
+      jstring s = (*c->env)->NewStringUTF(c->env, text[i]);
+      if (!s) {
+        c->failed = 1; /* OutOfMemoryError pending */
+        break;
+      }
+      (*c->env)->SetObjectArrayElement(c->env, c->names, (jsize)(2 * c->count + i), s);
+      (*c->env)->DeleteLocalRef(c->env, s);
+    }
+  }
+  c->count++;
+}
+
+static void count_node(const strand_node_profile *node, void *context) {
+  (void)node;
+  (*(size_t *)context)++;
+}
+
+/* Nodes of the session's graph, or -1 with an exception pending. */
+static jsize profile_nodes(JNIEnv *env, jlong handle) {
+  size_t n = 0;
+  strand_status st = strand_session_get_profile(to_pointer(handle), count_node, &n);
+  if (st) {
+    throw_status(env, st);
+    return -1;
+  }
+  return (jsize)n;
+}
+
+EXPORT jlongArray JNICALL Java_dev_strand_Native_sessionProfile(JNIEnv *env, jclass cls,
+                                                                jlong handle) {
+  jsize n = profile_nodes(env, handle);
+  if (n < 0) return NULL;
+  jlong *figures = calloc((size_t)n * 2 + 1, sizeof *figures);
+  if (!figures) {
+    throw_named(env, "java/lang/OutOfMemoryError", "sessionProfile: no memory for the figures");
+    return NULL;
+  }
+  profile_copy c = {env, figures, NULL, 0, (size_t)n, 0};
+  strand_status st = strand_session_get_profile(to_pointer(handle), copy_node, &c);
+  jlongArray result = NULL;
+  if (st) {
+    throw_status(env, st);
+  } else {
+    result = (*env)->NewLongArray(env, 2 * n);
+    if (result) (*env)->SetLongArrayRegion(env, result, 0, 2 * n, figures);
+  }
+  free(figures);
+  return result;
+}
+
+EXPORT jobjectArray JNICALL Java_dev_strand_Native_sessionProfileNames(JNIEnv *env, jclass cls,
+                                                                       jlong handle) {
+  jsize n = profile_nodes(env, handle);
+  if (n < 0) return NULL;
+  jclass string = (*env)->FindClass(env, "java/lang/String");
+  if (!string) return NULL;
+  jobjectArray names = (*env)->NewObjectArray(env, 2 * n, string, NULL);
+  if (!names) return NULL;
+  profile_copy c = {env, NULL, names, 0, (size_t)n, 0};
+  strand_status st = strand_session_get_profile(to_pointer(handle), copy_node, &c);
+  if (st) {
+    throw_status(env, st);
+    return NULL;
+  }
+  return c.failed ? NULL : names;
+}
+
 /* ---- cancel tokens ---------------------------------------------------------------- */
 
 EXPORT jlong JNICALL Java_dev_strand_Native_cancelTokenCreate(JNIEnv *env, jclass cls) {

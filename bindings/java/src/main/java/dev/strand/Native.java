@@ -181,6 +181,16 @@ final class Native {
   /** The 13 fields of strand_session_stats in order. */
   static native long[] sessionStats(long handle);
 
+  static native void sessionSetProfiling(long handle, boolean on);
+
+  static native void sessionResetProfile(long handle);
+
+  /** Per node in graph order: calls, then total nanoseconds. */
+  static native long[] sessionProfile(long handle);
+
+  /** Per node in graph order: name, then op type. */
+  static native String[] sessionProfileNames(long handle);
+
   // ---- cancel tokens
   static native long cancelTokenCreate();
 

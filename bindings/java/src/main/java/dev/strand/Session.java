@@ -1,5 +1,6 @@
 package dev.strand;
 
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -307,6 +308,65 @@ public final class Session extends StrandObject {
       release();
     }
   }
+
+  /**
+   * Turns per-node timing of this session's runs on or off
+   * (strand_session_set_profiling): while on, every kernel call a run makes
+   * adds one call and its wall time to that node's figures. Runs from any
+   * thread count; off by default. Thread safety: any.
+   */
+  public void setProfiling(boolean on) {
+    long address = acquire();
+    try {
+      Native.sessionSetProfiling(address, on);
+    } finally {
+      release();
+    }
+  }
+
+  /** Sets every node's calls and time to zero (strand_session_reset_profile). */
+  public void resetProfile() {
+    long address = acquire();
+    try {
+      Native.sessionResetProfile(address);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Every node of the graph in order, with its calls and time so far
+   * (strand_session_get_profile). Nodes fused into the one before them, and
+   * nodes a plan turned into views, show no calls; a sliced run counts one
+   * call per slice, a stacked batch one. Thread safety: any.
+   */
+  public List<NodeProfile> profile() {
+    long address = acquire();
+    try {
+      String[] names = Native.sessionProfileNames(address);
+      long[] figures = Native.sessionProfile(address);
+      int n = Math.min(names.length, figures.length) / 2;
+      List<NodeProfile> nodes = new ArrayList<>(n);
+      for (int i = 0; i < n; i++) {
+        nodes.add(new NodeProfile(i, names[2 * i], names[2 * i + 1], figures[2 * i],
+            figures[2 * i + 1]));
+      }
+      return List.copyOf(nodes);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * One node's figures (strand_node_profile).
+   *
+   * @param index the node's position in the graph
+   * @param name the node's name ("" when it has none)
+   * @param opType its op type
+   * @param calls kernel calls counted
+   * @param totalNanos their wall time, summed
+   */
+  public record NodeProfile(int index, String name, String opType, long calls, long totalNanos) {}
 
   /**
    * A session's counters since creation (strand_session_stats), each read

@@ -60,6 +60,63 @@ class SessionTest {
     }
   }
 
+  /**
+   * Per-node profile: off until turned on; then each run adds one call to
+   * every node that runs (cnn_tiny's Relu nodes join its Convs and its
+   * Flatten is a view: none); reset gives zeros; four threads' runs all
+   * count; a closed session refuses.
+   */
+  @Test
+  void profileCountsEachNodesCalls() throws Exception {
+    try (ResourceScope scope = ResourceScope.open()) {
+      Model model = Model.load(TestSupport.model("cnn_tiny.onnx"));
+      Session session = Session.create(model, SessionOptions.defaults().withIntraOpThreads(1));
+      model.close();
+      Tensor input = Tensor.readNpy(TestSupport.model("cnn_tiny.input.npy"));
+      session.run(Map.of("input", input)).close();
+      List<Session.NodeProfile> nodes = session.profile();
+      assertEquals(8, nodes.size());
+      for (Session.NodeProfile node : nodes) {
+        assertEquals(0, node.calls(), node::toString);
+      }
+      session.setProfiling(true);
+      for (int i = 0; i < 3; i++) {
+        session.run(Map.of("input", input)).close();
+      }
+      nodes = session.profile();
+      assertEquals("Conv", nodes.get(0).opType());
+      assertEquals("Gemm", nodes.get(7).opType());
+      for (Session.NodeProfile node : nodes) {
+        boolean idle = node.opType().equals("Relu") || node.opType().equals("Flatten");
+        assertEquals(idle ? 0 : 3, node.calls(), node::toString);
+        assertEquals(nodes.indexOf(node), node.index());
+        assertTrue(idle || node.totalNanos() > 0, node::toString);
+      }
+      session.resetProfile();
+      ExecutorService pool = Executors.newFixedThreadPool(4);
+      List<Future<?>> done = new ArrayList<>();
+      for (int t = 0; t < 4; t++) {
+        done.add(pool.submit(() -> {
+          for (int i = 0; i < 25; i++) {
+            session.run(Map.of("input", input)).close();
+          }
+        }));
+      }
+      for (Future<?> f : done) {
+        f.get(60, TimeUnit.SECONDS);
+      }
+      pool.shutdown();
+      for (Session.NodeProfile node : session.profile()) {
+        boolean idle = node.opType().equals("Relu") || node.opType().equals("Flatten");
+        assertEquals(idle ? 0 : 100, node.calls(), node::toString);
+      }
+      session.setProfiling(false);
+      session.close();
+      assertThrows(IllegalStateException.class, session::profile);
+      assertThrows(IllegalStateException.class, () -> session.setProfiling(true));
+    }
+  }
+
   @Test
   void mlpMatchesPytorch() {
     matchesPytorch("mlp_tiny");
