@@ -17,13 +17,15 @@
  *    depthwise layers), each output channel is a stencil over one input
  *    plane (conv_depthwise.h: AVX-512, AVX2 or portable C).
  *  - im2col + GEMM otherwise: for each image and group, the input patches
- *    are laid out as a (C/group * kernel) × (output positions) matrix in
- *    scratch, a chunk of output rows at a time (so it stays in L2), and
- *    Y = W · col runs on the packed SGEMM split over the thread pool. A
- *    1×1 convolution with unit strides and no padding skips im2col: the
- *    input already is that matrix. Where k is small, a constant bias joins
- *    W as one more column against a row of ones in col (the bias row), so
- *    no pass fills Y with the bias first.
+ *    form a (C/group * kernel) × (output positions) matrix B, written
+ *    straight into the panels the SGEMM reads (a packed B in scratch, a
+ *    chunk of output rows at a time so that it stays in L2), and
+ *    Y = W · B runs on the packed SGEMM split over the thread pool. A
+ *    constant W is packed as the product's A once, at session creation,
+ *    with a constant bias as one more column against a row of ones in B
+ *    (the bias row), so that no pass fills Y with the bias first. A 1×1
+ *    convolution with unit strides and no padding skips im2col: the input
+ *    already is B (with a bias row only where k is small, as a copy).
  * Every path computes image n of a batch exactly as a batch of one: the
  * same operations in the same order, whatever the batch size.
  * 1-D and 2-D convolutions run as 3-D ones with leading dimensions of 1.
@@ -33,6 +35,7 @@
 #include "kernels/conv_direct.h"
 #include "kernels/conv_pointwise.h"
 #include "kernels/conv_winograd.h"
+#include "kernels/vector_math.h"
 
 #include <math.h>
 #include <string.h>
@@ -194,6 +197,14 @@ typedef struct conv_params {
    * fills Y first. */
   float *wb;
   size_t wb_m, wb_k;
+  /* Constant W of a shape that needs im2col (not 1×1 at unit strides
+   * without padding), packed per group as the A of the product for
+   * `packed_kernel` (strand__gemm_pack_a), with B as one more column when
+   * B is constant float32 (the bias row, packed_bias); NULL when not. */
+  float *packed_a;
+  size_t packed_m, packed_k; /* packed_k: W's elements per output channel */
+  bool packed_bias;
+  const strand__gemm_kernel *packed_kernel;
   /* Constant 3×3 W at unit strides and dilations in one group, transformed
    * for conv_winograd_run; winograd.m 0 when not. */
   conv_winograd winograd;
@@ -211,9 +222,21 @@ static bool accepts_conv(const strand_dtype *d, size_t n) {
   return n >= 2 && n <= 3 && kernel_accepts_float32(d, n);
 }
 
-/* Most k for which the bias joins W (prepare_bias_row): past it the fill
- * pass is small next to the product, and the copy of W would be large. */
-#define BIAS_ROW_MAX_K 512
+/* True when a Conv with these attributes and this W may run as a 1×1
+ * product at unit strides without padding (X then serves as B in place),
+ * whatever the input's size. */
+static bool unit_window(const kernel_window *win, const onnx_tensor *w) {
+  for (size_t i = 2; i < w->rank; i++)
+    if (w->dims[i] != 1) return false;
+  for (size_t i = 0; i < win->n_strides; i++)
+    if (win->strides[i] != 1) return false;
+  if (win->auto_pad == KERNEL_PAD_SAME_UPPER || win->auto_pad == KERNEL_PAD_SAME_LOWER ||
+      win->auto_pad == KERNEL_PAD_VALID)
+    return true; /* a 1-wide window at unit stride pads nothing */
+  for (size_t i = 0; i < win->n_pads; i++)
+    if (win->pads[i] != 0) return false;
+  return true;
+}
 
 static strand_status prepare_bias_row(kernel_prepare *p, conv_params *params) {
   const onnx_tensor *w = kernel_constant_input(p, 1), *b = kernel_constant_input(p, 2);
@@ -222,14 +245,11 @@ static strand_status prepare_bias_row(kernel_prepare *p, conv_params *params) {
     return STRAND_OK; /* left to the product with a fill, or to infer's message */
   size_t m = (size_t)w->dims[0], k = w->count / m, mg = m / (size_t)params->group;
   bool depthwise_path = w->dims[1] == 1 && params->group > 1 && w->rank <= 4;
-  if (depthwise_path || k > BIAS_ROW_MAX_K || m % (size_t)params->group) return STRAND_OK;
-  /* A 1×1 unit-stride unpadded Conv reads X in place; with the bias row it
-   * copies X instead (k rows against the fill's mg), so only when fewer. */
-  bool unit = k == (size_t)w->dims[1];
-  for (size_t i = 0; unit && i < params->window.n_strides; i++) unit = params->window.strides[i] == 1;
-  for (size_t i = 0; unit && i < params->window.n_pads; i++) unit = params->window.pads[i] == 0;
-  if (unit && params->window.auto_pad != KERNEL_PAD_SAME_UPPER &&
-      params->window.auto_pad != KERNEL_PAD_SAME_LOWER && k >= mg)
+  /* Past prepare_packed_a, only a 1×1 Conv at unit strides without padding
+   * comes here with a usable W. It reads X in place as B; with the bias
+   * row it copies X instead (k rows against the fill's mg), so only when
+   * fewer. */
+  if (depthwise_path || m % (size_t)params->group || !unit_window(&params->window, w) || k >= mg)
     return STRAND_OK;
   strand_status st = kernel_alloc(p, m * (k + 1) * sizeof(float), STRAND_MEMORY_WEIGHTS,
                                   (void **)&params->wb);
@@ -241,6 +261,51 @@ static strand_status prepare_bias_row(kernel_prepare *p, conv_params *params) {
   }
   params->wb_m = m;
   params->wb_k = k;
+  return STRAND_OK;
+}
+
+/* W packed as the product's A for the im2col path, so that runs pack only
+ * the patches (B). Taken for every constant float32 W whose window needs
+ * im2col, except the depthwise shapes (their own path). */
+static strand_status prepare_packed_a(kernel_prepare *p, conv_params *params) {
+  const onnx_tensor *w = kernel_constant_input(p, 1), *b = kernel_constant_input(p, 2);
+  if (!w || w->dtype != STRAND_DTYPE_FLOAT32 || w->rank < 3 || !w->count || !w->dims[0] ||
+      unit_window(&params->window, w))
+    return STRAND_OK;
+  size_t m = (size_t)w->dims[0], k = w->count / m, groups = (size_t)params->group;
+  bool depthwise_path = w->dims[1] == 1 && groups > 1 && w->rank <= 4;
+  if (depthwise_path || m % groups) return STRAND_OK; /* infer reports bad groups */
+  bool bias = b && b->dtype == STRAND_DTYPE_FLOAT32 && b->rank == 1 && (size_t)b->dims[0] == m;
+  size_t kb = k + bias, mg = m / groups, bytes;
+  if (__builtin_mul_overflow(m, kb, &bytes) || __builtin_mul_overflow(bytes, sizeof(float), &bytes))
+    return strand__fail(STRAND_E_UNSUPPORTED, "Conv weights of %zu×%zu are too large to pack", m, k);
+  float *packed;
+  strand_status st = kernel_alloc(p, bytes, STRAND_MEMORY_WEIGHTS, (void **)&packed);
+  if (st) return st;
+  const strand__gemm_kernel *kern = strand__gemm_kernel_default();
+  const float *wv = w->data, *bv = bias ? b->data : NULL;
+  float *rows = NULL; /* one group's W with B as its last column */
+  if (bias) {
+    st = strand__alloc(mg * kb * sizeof(float), STRAND_MEMORY_SCRATCH, (void **)&rows);
+    if (st) return st;
+  }
+  for (size_t g = 0; g < groups; g++) {
+    const float *a = wv + g * mg * k;
+    if (bias) {
+      for (size_t i = 0; i < mg; i++) {
+        memcpy(rows + i * kb, a + i * k, k * sizeof(float));
+        rows[i * kb + k] = bv[g * mg + i];
+      }
+      a = rows;
+    }
+    strand__gemm_pack_a(kern, mg, kb, a, kb, 0, kb, packed + g * mg * kb);
+  }
+  if (rows) strand__free(rows, mg * kb * sizeof(float), STRAND_MEMORY_SCRATCH);
+  params->packed_a = packed;
+  params->packed_m = m;
+  params->packed_k = k;
+  params->packed_bias = bias;
+  params->packed_kernel = kern;
   return STRAND_OK;
 }
 
@@ -340,6 +405,8 @@ static strand_status prepare_conv(kernel_prepare *p, void **out) {
   if (st || params->direct.m) return st;
   st = prepare_winograd(p, params);
   if (st || params->winograd.m) return st;
+  st = prepare_packed_a(p, params);
+  if (st || params->packed_a) return st;
   return prepare_bias_row(p, params);
 }
 
@@ -347,7 +414,7 @@ bool kernel_conv_reads_weights(const void *params) {
   const conv_params *p = params;
   /* Each packed path is taken by every run: its conditions are W's dims,
    * the attributes and whether B is given, all fixed at creation. */
-  return !(p->pointwise.m || p->direct.m || p->winograd.m);
+  return !(p->pointwise.m || p->direct.m || p->winograd.m || p->packed_a);
 }
 
 /* Shapes of a Conv call, checked. */
@@ -461,9 +528,30 @@ static const float *bias_row(const kernel_call *c, const conv_shape *s) {
   return p->wb;
 }
 
+/* The prepared packed A when it is for this call's shapes, or NULL. */
+static const float *packed_a(const kernel_call *c, const conv_shape *s) {
+  const conv_params *p = c->params;
+  if (!p->packed_a || p->packed_m != s->m || p->packed_k != s->cg * s->taps ||
+      (size_t)p->group != s->groups || pointwise(&s->geo) ||
+      (p->packed_bias && !kernel_input(c, 2)))
+    return NULL;
+  return p->packed_a;
+}
+
+/* With a bias row, the product's k has one more row: B's ones. */
+static bool has_bias_row(const kernel_call *c, const conv_shape *s) {
+  return bias_row(c, s) || (packed_a(c, s) && ((const conv_params *)c->params)->packed_bias);
+}
+
 /* The rows of B the product reads: k, plus the row of ones with a bias row. */
 static size_t b_rows(const kernel_call *c, const conv_shape *s) {
-  return s->cg * s->taps + (bias_row(c, s) ? 1 : 0);
+  return s->cg * s->taps + (has_bias_row(c, s) ? 1 : 0);
+}
+
+/* The kernel the product runs on: packed A's, or the default. */
+static const strand__gemm_kernel *product_kernel(const kernel_call *c, const conv_shape *s) {
+  return packed_a(c, s) ? ((const conv_params *)c->params)->packed_kernel
+                        : strand__gemm_kernel_default();
 }
 
 /* Output rows per im2col chunk: col for a chunk is meant to stay in half
@@ -476,19 +564,25 @@ static int64_t chunk_rows(const kernel_call *c, const conv_shape *s) {
   if (pointwise(&s->geo) || s->geo.out[0] != 1) return OH;
   size_t row = b_rows(c, s) * (size_t)s->geo.out[2] * sizeof(float);
   size_t rows = strand__cpu()->l2_bytes / 2 / (row ? row : 1);
-  /* Each chunk packs W again: at least 4 positions per output channel
-   * keep that under a quarter of the chunk's own traffic. */
-  size_t least = (4 * s->mg + (size_t)s->geo.out[2] - 1) / (size_t)s->geo.out[2];
+  /* Unless W is packed already, each chunk packs it again: at least 4
+   * positions per output channel keep that under a quarter of the chunk's
+   * own traffic. */
+  size_t least = packed_a(c, s) ? 1 : (4 * s->mg + (size_t)s->geo.out[2] - 1) / (size_t)s->geo.out[2];
   if (rows < least) rows = least;
   return rows < (size_t)OH ? (int64_t)rows : OH;
 }
 
-/* Scratch for B when X cannot serve as B in place. */
+/* Scratch for B when X cannot serve as B in place: the pointwise copy
+ * (raw), or im2col's packed B of one chunk. SIZE_MAX when that overflows. */
 static size_t col_bytes(const kernel_call *c, const conv_shape *s) {
-  if (pointwise(&s->geo) && !bias_row(c, s)) return 0;
-  size_t positions = s->out_size / (size_t)s->geo.out[1] * (size_t)chunk_rows(c, s);
-  if (pointwise(&s->geo)) positions = s->out_size;
-  return ((b_rows(c, s) * positions * sizeof(float)) + 63) & ~(size_t)63;
+  if (pointwise(&s->geo)) {
+    if (!bias_row(c, s)) return 0;
+    return ((b_rows(c, s) * s->out_size * sizeof(float)) + 63) & ~(size_t)63;
+  }
+  size_t positions = s->out_size / (size_t)s->geo.out[1] * (size_t)chunk_rows(c, s), bytes;
+  if (!strand__gemm_pack_b_size(product_kernel(c, s), b_rows(c, s), positions, &bytes))
+    return SIZE_MAX;
+  return bytes;
 }
 
 static size_t scratch_conv(const kernel_call *c) {
@@ -500,78 +594,85 @@ static size_t scratch_conv(const kernel_call *c) {
     conv_winograd_shape ws = winograd_shape(&s);
     return conv_winograd_scratch(&((const conv_params *)c->params)->winograd, &ws, c->threads);
   }
-  return col_bytes(c, &s) + kernel_gemm_scratch(NULL, s.mg, s.out_size, b_rows(c, &s), false,
-                                                c->threads);
+  size_t col = col_bytes(c, &s), k = b_rows(c, &s);
+  if (col == SIZE_MAX) return SIZE_MAX;
+  if (packed_a(c, &s)) return col; /* the product needs no scratch */
+  return col + kernel_gemm_scratch(NULL, s.mg, s.out_size, k, !pointwise(&s.geo), c->threads);
 }
 
-/* im2col of output rows [oh0, oh1) (all of them unless OD is 1): each of
- * the k rows of col holds those rows' (oh1 - oh0) * OW positions. */
+/* im2col of output rows [oh0, oh1) (all of them unless OD is 1) into the
+ * panels of a packed B (strand__gemm_pack_b_begin): row r < k of B is the
+ * (channel, tap) r of this group, column i the i-th output position of
+ * those rows; with a bias row, row k is all ones. */
 typedef struct im2col_job {
   const conv_shape *s;
   const float *x; /* this image's group: cg channels */
-  float *col;
+  float *panels;
+  size_t rows;      /* of B: cg·taps, plus the bias row */
+  size_t nr;        /* columns per panel */
+  size_t positions; /* columns of B */
   int64_t oh0, oh1;
 } im2col_job;
+
+/* Columns [i, i + n) of B's row `r`: src[j·stride] for j < n, or `fill`
+ * everywhere when src is NULL. A run is cut where it crosses panels. */
+static void put_run(const im2col_job *j, size_t r, size_t i, const float *src, int64_t stride,
+                    size_t n, float fill) {
+  const size_t nr = j->nr, panel = j->rows * nr;
+  while (n) {
+    size_t lane = i % nr, take = nr - lane < n ? nr - lane : n;
+    float *dst = j->panels + i / nr * panel + r * nr + lane;
+    if (!src) {
+      for (size_t t = 0; t < take; t++) dst[t] = fill;
+    } else if (stride == 1) {
+      memcpy(dst, src, take * sizeof(float));
+      src += take;
+    } else if (stride == 2) {
+      strand__vec_gather_even(dst, src, take);
+      src += 2 * take;
+    } else {
+      for (size_t t = 0; t < take; t++) dst[t] = src[(int64_t)t * stride];
+      src += (int64_t)take * stride;
+    }
+    i += take;
+    n -= take;
+  }
+}
 
 static void im2col_rows(void *p, size_t begin, size_t end) {
   const im2col_job *j = p;
   const kernel_geometry *g = &j->s->geo;
   const int64_t KH = g->kernel[1], KW = g->kernel[2];
   const int64_t D = g->in[0], H = g->in[1], W = g->in[2];
-  const int64_t OD = g->out[0], OW = g->out[2], oh0 = j->oh0, oh1 = j->oh1;
-  const size_t taps = j->s->taps, size = (size_t)(OD * (oh1 - oh0) * OW);
+  const int64_t OD = g->out[0], OW = g->out[2];
+  const size_t taps = j->s->taps, k = j->s->cg * taps;
+  const size_t padded = (j->positions + j->nr - 1) / j->nr * j->nr;
   for (size_t r = begin; r < end; r++) {
-    size_t ch = r / taps, tap = r % taps;
+    /* the last panel's columns past the positions read as zeros */
+    put_run(j, r, j->positions, NULL, 1, padded - j->positions, 0.0f);
+    if (r == k) { /* the bias row */
+      put_run(j, r, 0, NULL, 1, j->positions, 1.0f);
+      continue;
+    }
+    size_t ch = r / taps, tap = r % taps, i = 0;
     int64_t kd = (int64_t)(tap / (size_t)(KH * KW)), kh = (int64_t)(tap / (size_t)KW % (size_t)KH),
             kw = (int64_t)(tap % (size_t)KW);
     const float *x = j->x + ch * (size_t)(D * H * W);
-    float *dst = j->col + r * size;
     int64_t offset_w = kw * g->dilation[2] - g->pad_begin[2], lo, hi;
     conv_tap_range(OW, g->stride[2], offset_w, W, &lo, &hi);
-    if (D == 1 && OD == 1 && g->kernel[0] == 1 && g->stride[1] == 1 && g->stride[2] == 1 && OW == W) {
-      /* Rows of the same width at unit strides: the tap's valid outputs
-       * [a, b) × [lo, hi) are one shifted run of X, so one copy, then the
-       * padding columns (which the run filled from neighbouring rows) and
-       * rows zeroed. Offsets here are from row oh0. */
-      int64_t a, b, offset_h = kh * g->dilation[1] - g->pad_begin[1];
-      conv_tap_range(oh1, 1, offset_h, H, &a, &b);
-      if (a < oh0) a = oh0;
-      if (b < a) b = a;
-      if (a == b || lo == hi) {
-        memset(dst, 0, size * sizeof(float));
-        continue;
-      }
-      int64_t first = (a - oh0) * OW + lo, last = (b - 1 - oh0) * OW + hi;
-      int64_t delta = (oh0 + offset_h) * W + offset_w; /* X's index of dst's index 0 */
-      memset(dst, 0, (size_t)first * sizeof(float));
-      memcpy(dst + first, x + (first + delta), (size_t)(last - first) * sizeof(float));
-      memset(dst + last, 0, (size - (size_t)last) * sizeof(float));
-      for (int64_t oh = a; oh < b; oh++) {
-        float *row = dst + (oh - oh0) * OW;
-        if (oh > a)
-          for (int64_t ow = 0; ow < lo; ow++) row[ow] = 0.0f;
-        if (oh + 1 < b)
-          for (int64_t ow = hi; ow < OW; ow++) row[ow] = 0.0f;
-      }
-      continue;
-    }
     for (int64_t od = 0; od < OD; od++) {
       int64_t id = od * g->stride[0] - g->pad_begin[0] + kd * g->dilation[0];
-      for (int64_t oh = oh0; oh < oh1; oh++, dst += OW) {
+      for (int64_t oh = j->oh0; oh < j->oh1; oh++, i += (size_t)OW) {
         int64_t ih = oh * g->stride[1] - g->pad_begin[1] + kh * g->dilation[1];
         if (id < 0 || id >= D || ih < 0 || ih >= H || lo == hi) {
-          memset(dst, 0, (size_t)OW * sizeof(float));
+          put_run(j, r, i, NULL, 1, (size_t)OW, 0.0f);
           continue;
         }
         const float *row = x + (id * H + ih) * W;
-        if (lo) memset(dst, 0, (size_t)lo * sizeof(float));
-        if (g->stride[2] == 1) {
-          memcpy(dst + lo, row + lo + offset_w, (size_t)(hi - lo) * sizeof(float));
-        } else {
-          int64_t s = g->stride[2];
-          for (int64_t ow = lo; ow < hi; ow++) dst[ow] = row[ow * s + offset_w];
-        }
-        if (hi < OW) memset(dst + hi, 0, (size_t)(OW - hi) * sizeof(float));
+        put_run(j, r, i, NULL, 1, (size_t)lo, 0.0f);
+        put_run(j, r, i + (size_t)lo, row + lo * g->stride[2] + offset_w, g->stride[2],
+                (size_t)(hi - lo), 0.0f);
+        put_run(j, r, i + (size_t)hi, NULL, 1, (size_t)(OW - hi), 0.0f);
       }
     }
   }
@@ -663,38 +764,39 @@ static strand_status run_conv(const kernel_call *c) {
                         y + n * s.m * s.out_size, c->threads, c->scratch, c->scratch_size);
     return STRAND_OK;
   }
-  const float *wb = bias_row(c, &s);
+  const float *wb = bias_row(c, &s), *pa = packed_a(c, &s);
+  const bool ones = has_bias_row(c, &s);
   size_t k = b_rows(c, &s), cols = col_bytes(c, &s);
   float *col = cols ? c->scratch : NULL;
   unsigned char *gemm_scratch = (unsigned char *)c->scratch + cols;
   const conv_params *p = c->params;
+  const strand__gemm_kernel *kern = product_kernel(c, &s);
   strand__gemm_epilogue ep = {NULL, p->activation.kind, p->activation.lo, p->activation.hi};
   size_t gemm_scratch_size = c->scratch_size - cols;
   for (size_t n = 0; n < s.n; n++) {
     for (size_t g = 0; g < s.groups; g++) {
       const float *xg = x + (n * s.c + g * s.cg) * s.in_size;
       float *yg = y + (n * s.m + g * s.mg) * s.out_size;
-      if (bias && !wb) {
+      if (bias && !ones) {
         fill_job f = {yg, bias + g * s.mg, s.out_size};
         kernel_parallel(c->threads, s.mg, kernel_grain(s.out_size), fill_rows, &f);
       }
       const float *a = wb ? wb + g * s.mg * k : w + g * s.mg * k;
-      if (col && !pointwise(&s.geo)) {
-        /* im2col and the product a chunk of output rows at a time. */
+      if (!pointwise(&s.geo)) {
+        /* im2col into a packed B and the product, a chunk of output rows
+         * at a time. */
         const int64_t OH = s.geo.out[1], step = chunk_rows(c, &s);
         const size_t row = s.out_size / (size_t)OH;
         for (int64_t oh0 = 0; oh0 < OH; oh0 += step) {
           int64_t oh1 = oh0 + step < OH ? oh0 + step : OH;
           size_t positions = row * (size_t)(oh1 - oh0);
-          im2col_job j = {&s, xg, col, oh0, oh1};
-          kernel_parallel(c->threads, s.cg * s.taps, kernel_grain(positions), im2col_rows, &j);
-          if (wb) {
-            float *ones = col + (k - 1) * positions;
-            for (size_t i = 0; i < positions; i++) ones[i] = 1.0f;
-          }
-          kernel_gemm gm = {NULL, false, false, s.mg, positions, k, 1.0f,
-                            bias && !wb ? 1.0f : 0.0f, a, k ? k : 1, col, positions, NULL,
-                            yg + row * (size_t)oh0, s.out_size, p->activation.kind ? &ep : NULL};
+          float *panels = strand__gemm_pack_b_begin(kern, k, positions, col);
+          im2col_job j = {&s, xg, panels, k, kern->nr, positions, oh0, oh1};
+          kernel_parallel(c->threads, k, kernel_grain(positions), im2col_rows, &j);
+          kernel_gemm gm = {kern, false, false, s.mg, positions, k, 1.0f,
+                            bias && !ones ? 1.0f : 0.0f, a, k ? k : 1, NULL, 0, col,
+                            yg + row * (size_t)oh0, s.out_size, p->activation.kind ? &ep : NULL,
+                            pa ? pa + g * s.mg * k : NULL};
           kernel_gemm_run(&gm, c->threads, gemm_scratch, gemm_scratch_size);
         }
         continue;
@@ -702,13 +804,13 @@ static strand_status run_conv(const kernel_call *c) {
       const float *bmat = xg;
       if (col) { /* pointwise with the bias row: X copied, then the ones */
         memcpy(col, xg, s.cg * s.in_size * sizeof(float));
-        float *ones = col + (k - 1) * s.out_size;
-        for (size_t i = 0; i < s.out_size; i++) ones[i] = 1.0f;
+        float *unit = col + (k - 1) * s.out_size;
+        for (size_t i = 0; i < s.out_size; i++) unit[i] = 1.0f;
         bmat = col;
       }
-      kernel_gemm gm = {NULL, false, false, s.mg, s.out_size, k, 1.0f, bias && !wb ? 1.0f : 0.0f,
+      kernel_gemm gm = {NULL, false, false, s.mg, s.out_size, k, 1.0f, bias && !ones ? 1.0f : 0.0f,
                         a, k ? k : 1, bmat, s.out_size, NULL, yg, s.out_size,
-                        p->activation.kind ? &ep : NULL};
+                        p->activation.kind ? &ep : NULL, NULL};
       kernel_gemm_run(&gm, c->threads, gemm_scratch, gemm_scratch_size);
     }
   }
@@ -924,7 +1026,7 @@ static strand_status run_conv_transpose(const kernel_call *c) {
       const float *xg = x + (n * s.c + g * s.cg) * s.in_size;
       kernel_gemm gm = {NULL, true, false, rows, s.in_size, s.cg, 1.0f, 0.0f,
                         w + g * s.cg * rows, rows ? rows : 1, xg, s.in_size ? s.in_size : 1, NULL,
-                        col, s.in_size ? s.in_size : 1, NULL};
+                        col, s.in_size ? s.in_size : 1, NULL, NULL};
       kernel_gemm_run(&gm, c->threads, (unsigned char *)c->scratch + cols, c->scratch_size - cols);
       col2im_job j = {&s, col, b ? (const float *)b->data + g * s.mg : NULL,
                       (float *)out->data + (n * s.m + g * s.mg) * s.out_size};

@@ -355,13 +355,20 @@ bool strand__gemm_pack_b_size(const strand__gemm_kernel *kernel, size_t k, size_
   return false;
 }
 
-void strand__gemm_pack_b(const strand__gemm_kernel *kernel, bool trans_b, size_t k, size_t n,
-                         const float *b, size_t ldb, void *packed) {
+float *strand__gemm_pack_b_begin(const strand__gemm_kernel *kernel, size_t k, size_t n,
+                                 void *packed) {
   const strand__gemm_kernel *kern = kernel ? kernel : strand__gemm_kernel_default();
   assert(((uintptr_t)packed & (CACHE_LINE - 1)) == 0);
   packed_header *h = packed;
   *h = (packed_header){.magic = PACKED_MAGIC, .level = kern->level, .k = k, .n = n, .nr = kern->nr};
-  if (k && n) pack_b(kern, trans_b, b, ldb, 0, k, 0, n, (float *)((char *)packed + CACHE_LINE));
+  return (float *)((char *)packed + CACHE_LINE);
+}
+
+void strand__gemm_pack_b(const strand__gemm_kernel *kernel, bool trans_b, size_t k, size_t n,
+                         const float *b, size_t ldb, void *packed) {
+  const strand__gemm_kernel *kern = kernel ? kernel : strand__gemm_kernel_default();
+  float *panels = strand__gemm_pack_b_begin(kern, k, n, packed);
+  if (k && n) pack_b(kern, trans_b, b, ldb, 0, k, 0, n, panels);
 }
 
 static const packed_header *header_of(const void *packed) {

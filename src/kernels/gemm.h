@@ -128,6 +128,15 @@ bool strand__gemm_pack_b_size(const strand__gemm_kernel *kernel, size_t k, size_
 void strand__gemm_pack_b(const strand__gemm_kernel *kernel, bool trans_b, size_t k, size_t n,
                          const float *b, size_t ldb, void *packed);
 
+/* Starts a packed B that the caller fills in place of strand__gemm_pack_b
+ * (a B computed at run time, such as im2col's): writes the header of a k×n
+ * packed B for `kernel` (NULL: the default) into `packed` (64-byte
+ * aligned, strand__gemm_pack_b_size bytes) and returns its panels. Column
+ * j, row p of B goes to panels[(j / nr)·k·nr + p·nr + j % nr] (nr the
+ * kernel's); the caller must write every such float for j < n, and zeros
+ * for n <= j < n rounded up to nr. */
+float *strand__gemm_pack_b_begin(const strand__gemm_kernel *kernel, size_t k, size_t n,
+                                 void *packed);
 /* k and n of a packed B. */
 size_t strand__gemm_packed_k(const void *packed);
 size_t strand__gemm_packed_n(const void *packed);

@@ -385,6 +385,9 @@ typedef struct kernel_gemm {
   float *c;
   size_t ldc;
   const strand__gemm_epilogue *epilogue;
+  /* NULL, or A packed whole by strand__gemm_pack_a for `packed`'s kernel
+   * (then `packed` is set, and trans_a, a and lda are ignored). */
+  const float *packed_a;
 } kernel_gemm;
 
 /* Scratch bytes kernel_gemm_run needs for products of this size on up to

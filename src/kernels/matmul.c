@@ -78,7 +78,10 @@ typedef struct gemm_job {
 
 static void gemm_part(const gemm_job *j, const strand__gemm_block *block, void *scratch) {
   const kernel_gemm *g = j->g;
-  if (g->packed)
+  if (g->packed_a)
+    strand__gemm_packed_ab(g->m, g->alpha, g->packed_a, g->packed, g->beta, g->c, g->ldc,
+                           g->epilogue, block);
+  else if (g->packed)
     strand__gemm_packed(g->trans_a, g->m, g->alpha, g->a, g->lda, g->packed, g->beta, g->c, g->ldc,
                         g->epilogue, block, scratch);
   else
@@ -106,7 +109,8 @@ static void gemm_task(void *p, size_t i) {
 void kernel_gemm_run(const kernel_gemm *g, unsigned threads, void *scratch, size_t scratch_size) {
   if (g->m == 0 || g->n == 0) return;
   const strand__gemm_kernel *kern = kernel_of(g);
-  size_t each = align64(strand__gemm_scratch_size(kern, g->m, g->n, g->k, g->packed != NULL));
+  size_t each =
+      g->packed_a ? 0 : align64(strand__gemm_scratch_size(kern, g->m, g->n, g->k, g->packed != NULL));
   size_t parts = strand__gemm_useful_parts(kern, g->m, g->n, g->k, threads ? threads : 1);
   if (each && parts > scratch_size / each) parts = scratch_size / each;
   if (parts > SLOTS_MAX) parts = SLOTS_MAX;
@@ -251,7 +255,7 @@ static strand_status run_gemm(const kernel_call *c) {
   }
   kernel_gemm g = {NULL, p->trans_a, p->trans_b, m, n, k, p->alpha, beta, a->data,
                    a->dims[1] ? (size_t)a->dims[1] : 1, b->data, b->dims[1] ? (size_t)b->dims[1] : 1,
-                   p->packed, out->data, n ? n : 1, p->bias || p->activation.kind ? &ep : NULL};
+                   p->packed, out->data, n ? n : 1, p->bias || p->activation.kind ? &ep : NULL, NULL};
   kernel_gemm_run(&g, c->threads, c->scratch, c->scratch_size);
   return STRAND_OK;
 }
@@ -386,7 +390,7 @@ static void batch_product(const batch_job *j, size_t batch, void *scratch, unsig
   const float *b = (const float *)j->b->data + ib * s->k * s->n;
   float *c = (float *)j->out->data + batch * s->m * s->n;
   kernel_gemm g = {NULL, false, false, s->m, s->n, s->k, 1.0f, 0.0f, a, s->k ? s->k : 1, b,
-                   s->n ? s->n : 1, NULL, c, s->n ? s->n : 1, j->epilogue};
+                   s->n ? s->n : 1, NULL, c, s->n ? s->n : 1, j->epilogue, NULL};
   kernel_gemm_run(&g, threads, scratch, scratch_size);
 }
 
@@ -413,7 +417,7 @@ static strand_status run_matmul(const kernel_call *c) {
   if (single_product(b)) {
     size_t rows = out->count / s.n;
     kernel_gemm g = {NULL, false, false, rows, s.n, s.k, 1.0f, 0.0f, a->data, s.k ? s.k : 1,
-                     b->data, s.n, p->packed, out->data, s.n, epilogue};
+                     b->data, s.n, p->packed, out->data, s.n, epilogue, NULL};
     kernel_gemm_run(&g, c->threads, c->scratch, c->scratch_size);
     return STRAND_OK;
   }

@@ -388,7 +388,7 @@ static void product(const rnn_run *r, size_t m, size_t n, size_t k, const float 
                     const void *packed, const float *raw, size_t ldb, float beta, float *out,
                     size_t ldc) {
   kernel_gemm g = {NULL, false, true, m, n, k, 1.0f, beta, a, lda ? lda : 1, raw, ldb ? ldb : 1,
-                   packed, out, ldc ? ldc : 1, NULL};
+                   packed, out, ldc ? ldc : 1, NULL, NULL};
   kernel_gemm_run(&g, r->c->threads, r->gemm_scratch, r->gemm_size);
 }
 

@@ -237,6 +237,16 @@ static TARGET float max_avx512(const float *x, size_t n) {
   return _mm512_reduce_max_ps(acc);
 }
 
+static TARGET void gather_even_avx512(float *y, const float *x, size_t n) {
+  const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  for (size_t i = 0; i < n; i += 16) {
+    size_t left = n - i, reads = left > 16 ? 32 : 2 * left - 1; /* x[2i .. 2i + reads) */
+    __m512 lo = _mm512_maskz_loadu_ps(lanes_of(reads), x + 2 * i);
+    __m512 hi = _mm512_maskz_loadu_ps(lanes_of(reads > 16 ? reads - 16 : 0), x + 2 * i + 16);
+    _mm512_mask_storeu_ps(y + i, lanes_of(left), _mm512_permutex2var_ps(lo, evens, hi));
+  }
+}
+
 static TARGET void scale_avx512(float *y, size_t n, float s) {
   __m512 vs = _mm512_set1_ps(s);
   for (size_t i = 0; i < n; i += 16) {
@@ -336,6 +346,10 @@ float strand__vec_exp_shifted(float *y, const float *x, size_t n, float shift) {
 
 float strand__vec_max(const float *x, size_t n) {
   DISPATCH(return max_avx512(x, n), return max_portable(x, n))
+}
+
+void strand__vec_gather_even(float *y, const float *x, size_t n) {
+  DISPATCH(gather_even_avx512(y, x, n), for (size_t i = 0; i < n; i++) y[i] = x[2 * i])
 }
 
 void strand__vec_scale(float *y, size_t n, float s) {

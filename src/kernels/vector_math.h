@@ -21,6 +21,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* y[i] = x[2i] for i < n (a stride-2 window's columns); reads x[0] to
+ * x[2n-2] only. y must not overlap x. */
+void strand__vec_gather_even(float *y, const float *x, size_t n);
+
 /* y[i] = x[i] < 0 ? 0 : x[i] (NaN stays NaN). */
 void strand__vec_relu(float *y, const float *x, size_t n);
 /* y[i] = 1 / (1 + exp(-x[i])). */

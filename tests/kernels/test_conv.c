@@ -10,6 +10,7 @@ typedef struct conv_case {
   const char *auto_pad; /* NULL: explicit pads */
   int bias;
   int relu; /* a Relu after the Conv (fused into it by the session) */
+  int w_input; /* W (and B) as graph inputs, not constants: nothing packed */
 } conv_case;
 
 /* Output size and the padding actually applied. */
@@ -48,8 +49,14 @@ static void check_conv(const conv_case *k, kr_random *r) {
   mb g = mb_new();
   char shape[128];
   mb_value_info(&g, MB_GRAPH_INPUT, "x", 1, kr_dims_text(xdims, (size_t)sp + 2, shape, sizeof shape));
-  mb_initializer_float(&g, "w", wdims, (size_t)sp + 2, w, wn);
-  if (k->bias) mb_initializer_float(&g, "b", bdims, 1, b, (size_t)k->m);
+  char wshape[128];
+  if (k->w_input) {
+    mb_value_info(&g, MB_GRAPH_INPUT, "w", 1, kr_dims_text(wdims, (size_t)sp + 2, wshape, sizeof wshape));
+    if (k->bias) mb_value_info(&g, MB_GRAPH_INPUT, "b", 1, "m");
+  } else {
+    mb_initializer_float(&g, "w", wdims, (size_t)sp + 2, w, wn);
+    if (k->bias) mb_initializer_float(&g, "b", bdims, 1, b, (size_t)k->m);
+  }
   mb node = mb_node("conv", "Conv", k->bias ? "x,w,b" : "x,w", "y");
   int64_t v[6] = {0};
   for (int d = 0; d < sp; d++) v[d] = k->stride[d];
@@ -76,11 +83,11 @@ static void check_conv(const conv_case *k, kr_random *r) {
     mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
   }
   mb m = mb_model(17, &g);
-  const char *names[1] = {"x"};
-  float *values[1] = {x};
-  const int64_t *shapes[1] = {xdims};
-  size_t ranks[1] = {(size_t)sp + 2};
-  strand_tensor *y = kr_run(&m, 1, names, values, shapes, ranks);
+  const char *names[3] = {"x", "w", "b"};
+  float *values[3] = {x, w, b};
+  const int64_t *shapes[3] = {xdims, wdims, bdims};
+  size_t ranks[3] = {(size_t)sp + 2, (size_t)sp + 2, 1};
+  strand_tensor *y = kr_run(&m, k->w_input ? (k->bias ? 3 : 2) : 1, names, values, shapes, ranks);
 
   /* The reference, as 3-D with leading 1s. */
   int I[3] = {1, 1, 1}, O[3] = {1, 1, 1}, K[3] = {1, 1, 1}, S[3] = {1, 1, 1}, D[3] = {1, 1, 1},
@@ -117,10 +124,10 @@ static void check_conv(const conv_case *k, kr_random *r) {
           }
     }
   char what[200];
-  snprintf(what, sizeof what, "conv %dD n%d c%d m%d g%d in %dx%dx%d k %dx%dx%d s %d d %d %s%s",
+  snprintf(what, sizeof what, "conv %dD n%d c%d m%d g%d in %dx%dx%d k %dx%dx%d s %d d %d %s%s%s",
            sp, k->n, k->c, k->m, k->group, k->in[0], k->in[1], k->in[2], k->kernel[0],
            k->kernel[1], k->kernel[2], k->stride[0], k->dilation[0],
-           k->auto_pad ? k->auto_pad : "pads", k->relu ? " relu" : "");
+           k->auto_pad ? k->auto_pad : "pads", k->relu ? " relu" : "", k->w_input ? " W input" : "");
   kr_close(y, want, scale, on, what);
   strand_tensor_release(y);
   free(want);
@@ -156,6 +163,8 @@ TEST(conv_sweep_matches_reference) {
     }
     for (int d = k.spatial; d < 3; d++) k.in[d] = k.kernel[d] = 1;
     check_conv(&k, &r);
+    k.w_input = 1; /* the same shape with W unknown until the run */
+    check_conv(&k, &r);
     if (test_failed_now()) break;
   }
   strand_threads_set_budget(0);
@@ -166,14 +175,40 @@ TEST(conv_large_matches_reference) {
   strand_threads_set_budget(4);
   kr_random r = {777};
   conv_case k = {2, 1, 32, 48, 1, {30, 30, 1}, {3, 3, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 0}, {1, 1, 0},
-                 NULL, 1, 1};
+                 NULL, 1, 1, 0};
   check_conv(&k, &r);
   conv_case pointwise = {2, 2, 64, 40, 1, {12, 12, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0}, {0},
-                         NULL, 1, 0};
+                         NULL, 1, 0, 0};
   check_conv(&pointwise, &r);
   conv_case depthwise = {2, 2, 32, 32, 32, {20, 20, 1}, {3, 3, 1}, {2, 2, 1}, {1, 1, 1}, {1, 1, 0},
-                         {1, 1, 0}, NULL, 1, 1};
+                         {1, 1, 0}, NULL, 1, 1, 0};
   check_conv(&depthwise, &r);
+  strand_threads_set_budget(0);
+}
+
+/* The im2col path at sizes that cut it into several chunks of output rows
+ * and panels with a partial last one, split over threads: a stem (7×7,
+ * stride 2, 3 channels), a stride-2 3×3 layer with more input channels
+ * than one k block, a grouped one; W packed at creation (bias row or
+ * not), and W given at run time. */
+TEST(conv_im2col_chunks_match_reference) {
+  strand_threads_set_budget(4);
+  kr_random r = {4242};
+  conv_case stem = {2, 1, 3, 16, 1, {113, 115, 1}, {7, 7, 1}, {2, 2, 1}, {1, 1, 1}, {3, 3, 0},
+                    {3, 2, 0}, NULL, 1, 1, 0};
+  conv_case deep = {2, 2, 300, 40, 1, {15, 13, 1}, {3, 3, 1}, {2, 2, 1}, {1, 1, 1}, {1, 1, 0},
+                    {1, 0, 0}, NULL, 1, 0, 0};
+  conv_case grouped = {2, 1, 24, 36, 3, {29, 31, 1}, {5, 3, 1}, {2, 1, 1}, {1, 2, 1}, {2, 1, 0},
+                       {2, 1, 0}, NULL, 0, 1, 0};
+  conv_case *cases[3] = {&stem, &deep, &grouped};
+  for (int i = 0; i < 3 && !test_failed_now(); i++)
+    for (int w_input = 0; w_input < 2; w_input++) {
+      for (int bias = 0; bias < 2; bias++) {
+        cases[i]->w_input = w_input;
+        cases[i]->bias = bias;
+        check_conv(cases[i], &r);
+      }
+    }
   strand_threads_set_budget(0);
 }
 

@@ -411,6 +411,37 @@ TEST(gemm_packed_b_layout) {
   }
 }
 
+/* A packed B filled by hand through strand__gemm_pack_b_begin, at the
+ * place its documentation gives each element, is the packed B that
+ * strand__gemm_pack_b makes: the same bytes, and the same product. */
+TEST(gemm_packed_b_filled_by_hand) {
+  load_kernels();
+  const size_t k = 37, n = 71; /* a partial last panel */
+  float *b = malloc(k * n * sizeof(float));
+  for (size_t i = 0; i < k * n; i++) b[i] = (float)((i * 7919) % 113) - 56.0f;
+  for (int level = 0; level < STRAND__CPU_LEVEL_COUNT; level++) {
+    const strand__gemm_kernel *kern = kernels[level];
+    if (!kern) continue;
+    size_t bytes, nr = kern->nr, padded = (n + nr - 1) / nr * nr;
+    CHECK(strand__gemm_pack_b_size(kern, k, n, &bytes));
+    unsigned char *want = aligned_alloc(64, bytes), *got = aligned_alloc(64, bytes);
+    memset(want, 0xab, bytes);
+    memset(got, 0xcd, bytes);
+    strand__gemm_pack_b(kern, false, k, n, b, n, want);
+    float *panels = strand__gemm_pack_b_begin(kern, k, n, got);
+    CHECK((unsigned char *)panels == got + 64);
+    for (size_t j = 0; j < padded; j++)
+      for (size_t p = 0; p < k; p++)
+        panels[j / nr * k * nr + p * nr + j % nr] = j < n ? b[p * n + j] : 0.0f;
+    CHECK(memcmp(want + 64, got + 64, padded * k * sizeof(float)) == 0);
+    CHECK(strand__gemm_packed_k(got) == k && strand__gemm_packed_n(got) == n);
+    CHECK(strand__gemm_packed_kernel(got) == kern);
+    free(want);
+    free(got);
+  }
+  free(b);
+}
+
 /* One packed B shared by several threads at once, each with its own
  * scratch and rows of C (the session's concurrent-run pattern). */
 typedef struct shared_job {

@@ -12,6 +12,8 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static const size_t lengths[] = {0, 1, 3, 15, 16, 17, 31, 33, 100, 257};
 #define LENGTHS (sizeof lengths / sizeof lengths[0])
@@ -167,4 +169,27 @@ TEST(layer_norm_row_matches_reference) {
     CHECK(same_bits(y, z, n));
     free(x), free(scale), free(bias), free(y), free(z);
   }
+}
+
+/* gather_even reads x[0 .. 2n-2] and writes y[0 .. n) only: x ends right
+ * before an inaccessible page (a read past x[2n-2] faults), y's
+ * neighbours stay untouched. */
+TEST(gather_even_takes_every_other_float) {
+  const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  unsigned char *map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHECK(map != MAP_FAILED);
+  if (map == MAP_FAILED) return;
+  CHECK(mprotect(map + page, page, PROT_NONE) == 0);
+  for (size_t n = 0; n <= 40; n++) {
+    size_t reads = n ? 2 * n - 1 : 0;
+    float *x = (float *)(map + page) - reads, *y = floats(n + 2, 5, 6);
+    for (size_t i = 0; i < reads; i++) x[i] = uniform(-1, 1);
+    float before = y[0], after = y[n + 1];
+    strand__vec_gather_even(y + 1, x, n);
+    CHECK(y[0] == before && y[n + 1] == after);
+    for (size_t i = 0; i < n; i++) CHECK(y[1 + i] == x[2 * i]);
+    free(y);
+    if (test_failed_now()) break;
+  }
+  munmap(map, 2 * page);
 }
