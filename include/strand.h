@@ -898,6 +898,15 @@ typedef struct strand_node_profile {
   const char *op_type; /* "Conv", "MatMul", ...; the session's */
   uint64_t calls;      /* kernel calls counted */
   uint64_t total_ns;   /* their wall time, summed */
+  /* How the node runs, chosen at session creation, for ops that have
+   * several ways; "" for the others, and for a node that never runs or
+   * whose way each run's shapes decide. Conv: "1x1 direct" (packed W,
+   * AVX-512), "few-channel direct" (the stems: at most 4 input channels,
+   * kernels up to 3x3, AVX-512), "winograd 2x2" and "winograd 4x4"
+   * (constant 3x3 W at unit strides, 16+ channels each way, AVX-512),
+   * "depthwise", "im2col" (patches times W packed once), "1x1 gemm" (X
+   * times W, where "1x1 direct" is not taken). A static string. */
+  const char *kernel;
 } strand_node_profile;
 
 /* Called once per node; `node` and its strings are valid during the call

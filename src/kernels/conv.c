@@ -216,6 +216,9 @@ typedef struct conv_params {
    * direct.m 0 when not. */
   conv_direct direct;
   bool direct_bias; /* B was given (and packed) */
+  /* For paths with no packed weights: "depthwise", "1x1 gemm", "im2col",
+   * or "" when W is not a constant (each run's shapes decide). */
+  const char *variant;
 } conv_params;
 
 static bool accepts_conv(const strand_dtype *d, size_t n) {
@@ -407,7 +410,22 @@ static strand_status prepare_conv(kernel_prepare *p, void **out) {
   if (st || params->winograd.m) return st;
   st = prepare_packed_a(p, params);
   if (st || params->packed_a) return st;
+  const onnx_tensor *w = kernel_constant_input(p, 1);
+  params->variant = !w || w->rank < 3                                     ? ""
+                    : w->dims[1] == 1 && params->group > 1 && w->rank <= 4 ? "depthwise"
+                    : unit_window(&params->window, w)                      ? "1x1 gemm"
+                                                                           : "im2col";
   return prepare_bias_row(p, params);
+}
+
+const char *kernel_conv_variant(const void *params) {
+  const conv_params *p = params;
+  if (!p) return "";
+  if (p->pointwise.m) return "1x1 direct";
+  if (p->direct.m) return "few-channel direct";
+  if (p->winograd.m) return p->winograd.tile == 4 ? "winograd 4x4" : "winograd 2x2";
+  if (p->packed_a) return "im2col";
+  return p->variant ? p->variant : "";
 }
 
 bool kernel_conv_reads_weights(const void *params) {

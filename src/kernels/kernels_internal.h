@@ -155,6 +155,8 @@ void kernel_free_block(struct kernel_block **blocks, void *payload);
 /* Whether a prepared Conv (its params) reads its weights input at run
  * time; false when every run takes weights it packed at creation. */
 bool kernel_conv_reads_weights(const void *params);
+/* kernel_variant of a prepared Conv. */
+const char *kernel_conv_variant(const void *params);
 /* Payload bytes of every block of the list. */
 size_t kernel_blocks_bytes(const struct kernel_block *blocks);
 
@@ -226,6 +228,12 @@ typedef struct kernel_def {
  * exists at that opset (then only the dtypes were refused). */
 const kernel_def *kernel_find(const char *domain, const char *op_type, int64_t opset,
                               const strand_dtype *dtypes, size_t n_inputs, bool *op_known);
+
+/* How a node of kernel `def` with these params (from its prepare, or NULL)
+ * runs, as chosen at session creation, for the kernels that have more than
+ * one way (strand_node_profile.kernel lists them); "" otherwise. A static
+ * string. */
+const char *kernel_variant(const kernel_def *def, const void *params);
 
 /* The number of kernels in the table and kernel i, for tests and listings. */
 size_t kernel_count(void);

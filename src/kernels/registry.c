@@ -79,3 +79,8 @@ bool strand__kernel_supported_node(const graph *g, const graph_node *node) {
 size_t kernel_count(void) { return KERNEL_COUNT; }
 
 const kernel_def *kernel_at(size_t i) { return i < KERNEL_COUNT ? table[i] : NULL; }
+
+const char *kernel_variant(const kernel_def *def, const void *params) {
+  if (def == &kernel_Conv) return kernel_conv_variant(params);
+  return "";
+}

@@ -341,7 +341,8 @@ strand_status strand_session_get_profile(const strand_session *session,
     strand_node_profile node = {
         k, g->nodes[k].name, g->nodes[k].op_type,
         atomic_load_explicit(&sn->profile_calls, memory_order_relaxed),
-        atomic_load_explicit(&sn->profile_ns, memory_order_relaxed)};
+        atomic_load_explicit(&sn->profile_ns, memory_order_relaxed),
+        sn->kernel ? kernel_variant(sn->kernel, sn->params) : ""};
     visit(&node, context);
   }
   return STRAND_OK;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "session_from.h"
 #include "test.h"
 
 #define MAX_NODES 16
@@ -20,6 +21,7 @@ typedef struct seen {
   int out_of_order;
   strand_node_profile nodes[MAX_NODES]; /* strings not kept */
   char op_types[MAX_NODES][16];
+  char kernels[MAX_NODES][32];
 } seen;
 
 static void collect(const strand_node_profile *node, void *context) {
@@ -30,6 +32,7 @@ static void collect(const strand_node_profile *node, void *context) {
   }
   s->nodes[s->count] = *node;
   snprintf(s->op_types[s->count], sizeof s->op_types[0], "%s", node->op_type);
+  snprintf(s->kernels[s->count], sizeof s->kernels[0], "%s", node->kernel ? node->kernel : "(null)");
   s->count++;
 }
 
@@ -279,4 +282,53 @@ TEST(profile_errors) {
   CHECK_STATUS(STRAND_E_MISUSE,
                strand_session_set_profiling((strand_session *)not_a_session, 1));
   strand_log_set_level(STRAND_LOG_WARN);
+}
+
+/* Each node's kernel, fixed at creation and shown before any run: a
+ * depthwise Conv, a stride-2 3×3 Conv (im2col, on every CPU), a 1×1 Conv
+ * (direct with AVX-512, else a product), a Conv whose W comes at run time
+ * (""), a Relu (""), an Add (""). */
+TEST(profile_names_each_nodes_kernel) {
+  mb g = mb_new();
+  mb_value_info(&g, MB_GRAPH_INPUT, "x", 1, "1,8,12,12");
+  mb_value_info(&g, MB_GRAPH_INPUT, "w_run", 1, "8,8,3,3");
+  float dw[8 * 9], s2[8 * 8 * 9], pw[8 * 8];
+  for (int i = 0; i < 8 * 8 * 9; i++) {
+    s2[i] = (float)(i % 11) * 0.01f;
+    if (i < 8 * 9) dw[i] = (float)(i % 5) * 0.1f;
+    if (i < 8 * 8) pw[i] = (float)(i % 3) * 0.1f;
+  }
+  int64_t dw_dims[4] = {8, 1, 3, 3}, s2_dims[4] = {8, 8, 3, 3}, pw_dims[4] = {8, 8, 1, 1};
+  mb_initializer_float(&g, "w_dw", dw_dims, 4, dw, 8 * 9);
+  mb_initializer_float(&g, "w_s2", s2_dims, 4, s2, 8 * 8 * 9);
+  mb_initializer_float(&g, "w_pw", pw_dims, 4, pw, 8 * 8);
+  int64_t pads[4] = {1, 1, 1, 1}, two[2] = {2, 2};
+  mb depthwise = mb_node("depthwise", "Conv", "x,w_dw", "a");
+  mb_attr_int(&depthwise, "group", 8);
+  mb_attr_ints(&depthwise, "pads", pads, 4);
+  mb_msg(&g, MB_GRAPH_NODE, &depthwise);
+  mb_add_node(&g, "relu", "Relu", "a", "b");
+  mb strided = mb_node("strided", "Conv", "b,w_s2", "c");
+  mb_attr_ints(&strided, "strides", two, 2);
+  mb_attr_ints(&strided, "pads", pads, 4);
+  mb_msg(&g, MB_GRAPH_NODE, &strided);
+  mb_add_node(&g, "pointwise", "Conv", "c,w_pw", "d");
+  mb run_time = mb_node("run_time", "Conv", "d,w_run", "e");
+  mb_attr_ints(&run_time, "pads", pads, 4);
+  mb_msg(&g, MB_GRAPH_NODE, &run_time);
+  mb_add_node(&g, "add", "Add", "e,d", "y");
+  mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
+  mb m = mb_model(17, &g);
+  strand_session *session = session_from(&m);
+  REQUIRE(session != NULL);
+  seen s = profile_of(session);
+  REQUIRE(s.count == 6);
+  CHECK(strcmp(s.kernels[0], "depthwise") == 0);
+  CHECK(strcmp(s.kernels[1], "") == 0); /* the Relu, run by the depthwise Conv */
+  CHECK(strcmp(s.kernels[2], "im2col") == 0);
+  CHECK(strcmp(s.kernels[3], "1x1 direct") == 0 || strcmp(s.kernels[3], "1x1 gemm") == 0);
+  CHECK(strcmp(s.kernels[4], "") == 0);
+  CHECK(strcmp(s.kernels[5], "") == 0);
+  for (size_t i = 0; i < s.count; i++) CHECK(s.nodes[i].calls == 0);
+  strand_session_release(session);
 }

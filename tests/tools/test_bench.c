@@ -231,16 +231,19 @@ static int run_profiled(const char *form) {
 TEST(profile_by_op_type_and_node) {
   REQUIRE(run_profiled("--quiet") == 0);
   CHECK_HAS(out, "  profile        ");
-  CHECK_HAS(out, " ms per run inside kernels, by op type:");
-  CHECK_HAS(out, "  Conv ");
+  CHECK_HAS(out, " ms per run inside kernels, by op type (and kernel):");
+  CHECK_HAS(out, "  Conv (im2col) "); /* its 3×3 Conv over 8 channels, on any CPU */
   CHECK_HAS(out, "  Gemm ");
   CHECK(strstr(out, "Relu") == NULL);
   CHECK_HAS(out, "the 5 slowest nodes (ms per run, calls):");
-  CHECK_HAS(out, "        40  Gemm ");
+  CHECK_HAS(out, "        40  Gemm /fc/Gemm");
+  CHECK_HAS(out, "        40  Conv (im2col) /features/features.3/Conv");
   REQUIRE(run_profiled("--json") == 0);
   CHECK_HAS(out, "\"profile\": {\"runs\": 40, \"total_ms\": ");
-  CHECK_HAS(out, "{\"op_type\": \"Conv\", \"nodes\": 2, \"calls\": 80, \"total_ms\": ");
-  CHECK_HAS(out, "\"op_type\": \"Gemm\", \"calls\": 40, \"total_ms\": ");
+  CHECK_HAS(out, "{\"op_type\": \"Conv\", \"kernel\": \"im2col\", \"nodes\": ");
+  CHECK_HAS(out, "{\"op_type\": \"Gemm\", \"kernel\": \"\", \"nodes\": 1, \"calls\": 40, ");
+  CHECK_HAS(out, "\"op_type\": \"Conv\", \"kernel\": \"im2col\", \"calls\": 40, \"total_ms\": ");
+  CHECK_HAS(out, "\"op_type\": \"Gemm\", \"kernel\": \"\", \"calls\": 40, \"total_ms\": ");
   CHECK(json_number(out, "total_ms") > 0);
   CHECK(out[strlen(out) - 2] == '}');
   /* Without --profile, no profile. */

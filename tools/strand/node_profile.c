@@ -1,6 +1,7 @@
 /*
- * node_profile.c — see node_profile.h. Op types are summed in the order
- * they first appear in the graph; nodes and op types are shown slowest
+ * node_profile.c — see node_profile.h. Op types (with the kernel each node
+ * runs on, where an op has several) are summed in the order they first
+ * appear in the graph; nodes and op types are shown slowest
  * first, shares being of the sum of all nodes' times (the time inside
  * kernels, not the runs' wall time).
  */
@@ -30,6 +31,7 @@ static void take(const strand_node_profile *node, void *context) {
   node_time *t = &p->nodes[p->count];
   t->name = copy(node->name);
   t->op_type = copy(node->op_type);
+  t->kernel = node->kernel ? node->kernel : "";
   t->calls = node->calls;
   t->ns = node->total_ns;
   p->count++; /* counted before the check: node_profile_free frees both copies */
@@ -55,7 +57,7 @@ int node_profile_gather(strand_session *session, node_profile *out) {
 }
 
 typedef struct op_total {
-  const char *op_type;
+  const char *op_type, *kernel;
   uint64_t ns, calls;
   size_t nodes;
 } op_total;
@@ -70,15 +72,22 @@ static int slower_op(const void *a, const void *b) {
   return (x->ns < y->ns) - (x->ns > y->ns);
 }
 
-/* The op types' totals, slowest first; NULL (and *n 0) without memory. */
+/* The totals of each op type and kernel, slowest first; NULL (and *n 0)
+ * without memory. */
 static op_total *by_op_type(const node_profile *p, size_t *n) {
   *n = 0;
   op_total *ops = calloc(p->count ? p->count : 1, sizeof *ops);
   if (!ops) return NULL;
   for (size_t i = 0; i < p->count; i++) {
     size_t k = 0;
-    while (k < *n && strcmp(ops[k].op_type, p->nodes[i].op_type) != 0) k++;
-    if (k == *n) ops[(*n)++].op_type = p->nodes[i].op_type;
+    const node_time *t = &p->nodes[i];
+    while (k < *n && (strcmp(ops[k].op_type, t->op_type) != 0 || strcmp(ops[k].kernel, t->kernel) != 0))
+      k++;
+    if (k == *n) {
+      ops[k].op_type = t->op_type;
+      ops[k].kernel = t->kernel;
+      (*n)++;
+    }
     ops[k].ns += p->nodes[i].ns;
     ops[k].calls += p->nodes[i].calls;
     ops[k].nodes++;
@@ -103,20 +112,23 @@ void node_profile_print_text(FILE *out, const node_profile *p, uint64_t runs, si
     free(order);
     return;
   }
-  fprintf(out, "  profile        %.3f ms per run inside kernels, by op type:\n",
+  fprintf(out, "  profile        %.3f ms per run inside kernels, by op type (and kernel):\n",
           ms_per_run(p->total_ns, runs));
-  for (size_t k = 0; k < n_ops; k++)
-    fprintf(out, "    %5.1f%%  %9.3f ms  %-24s %zu node%s\n", share(ops[k].ns, p->total_ns),
-            ms_per_run(ops[k].ns, runs), ops[k].op_type, ops[k].nodes,
-            ops[k].nodes == 1 ? "" : "s");
+  for (size_t k = 0; k < n_ops; k++) {
+    char label[96];
+    snprintf(label, sizeof label, ops[k].kernel[0] ? "%s (%s)" : "%s", ops[k].op_type, ops[k].kernel);
+    fprintf(out, "    %5.1f%%  %9.3f ms  %-32s %zu node%s\n", share(ops[k].ns, p->total_ns),
+            ms_per_run(ops[k].ns, runs), label, ops[k].nodes, ops[k].nodes == 1 ? "" : "s");
+  }
   for (size_t i = 0; i < p->count; i++) order[i] = &p->nodes[i];
   qsort(order, p->count, sizeof *order, slower_node);
   if (top > p->count) top = p->count;
   fprintf(out, "                 the %zu slowest nodes (ms per run, calls):\n", top);
   for (size_t i = 0; i < top; i++)
-    fprintf(out, "    %5.1f%%  %9.3f ms  %8llu  %s %s\n", share(order[i]->ns, p->total_ns),
+    fprintf(out, "    %5.1f%%  %9.3f ms  %8llu  %s%s%s%s %s\n", share(order[i]->ns, p->total_ns),
             ms_per_run(order[i]->ns, runs), (unsigned long long)order[i]->calls,
-            order[i]->op_type, order[i]->name);
+            order[i]->op_type, order[i]->kernel[0] ? " (" : "", order[i]->kernel,
+            order[i]->kernel[0] ? ")" : "", order[i]->name);
   free(ops);
   free(order);
 }
@@ -129,6 +141,8 @@ void node_profile_print_json(FILE *out, const node_profile *p, uint64_t runs) {
   for (size_t k = 0; ops && k < n_ops; k++) {
     fprintf(out, "%s{\"op_type\": ", k ? ", " : "");
     json_string(out, ops[k].op_type);
+    fprintf(out, ", \"kernel\": ");
+    json_string(out, ops[k].kernel);
     fprintf(out, ", \"nodes\": %zu, \"calls\": %llu, \"total_ms\": %.6f}", ops[k].nodes,
             (unsigned long long)ops[k].calls, (double)ops[k].ns / 1e6);
   }
@@ -138,6 +152,8 @@ void node_profile_print_json(FILE *out, const node_profile *p, uint64_t runs) {
     json_string(out, p->nodes[i].name);
     fprintf(out, ", \"op_type\": ");
     json_string(out, p->nodes[i].op_type);
+    fprintf(out, ", \"kernel\": ");
+    json_string(out, p->nodes[i].kernel);
     fprintf(out, ", \"calls\": %llu, \"total_ms\": %.6f}", (unsigned long long)p->nodes[i].calls,
             (double)p->nodes[i].ns / 1e6);
   }

@@ -11,6 +11,7 @@
 
 typedef struct node_time {
   char *name, *op_type; /* copies */
+  const char *kernel;   /* strand's static string */
   uint64_t calls, ns;
 } node_time;
 

@@ -1046,7 +1046,7 @@ EXPORT void JNICALL Java_dev_strand_Native_sessionResetProfile(JNIEnv *env, jcla
 }
 
 /* The nodes' figures as long[2n] (calls, total ns per node) or, with
- * names, their name and op type as String[2n]. */
+ * names, their name, op type and kernel as String[3n]. */
 typedef struct profile_copy {
   JNIEnv *env;
   jlong *figures;       /* NULL when taking names */
@@ -1063,14 +1063,14 @@ static void copy_node(const strand_node_profile *node, void *context) {
     c->figures[2 * c->count + 1] = (jlong)node->total_ns;
   }
   if (c->names && c->count < c->room) {
-    const char *text[2] = {node->name, node->op_type};
-    for (int i = 0; i < 2 && !c->failed; i++) {
+    const char *text[3] = {node->name, node->op_type, node->kernel ? node->kernel : ""};
+    for (int i = 0; i < 3 && !c->failed; i++) {
       jstring s = (*c->env)->NewStringUTF(c->env, text[i]);
       if (!s) {
         c->failed = 1; /* OutOfMemoryError pending */
         break;
       }
-      (*c->env)->SetObjectArrayElement(c->env, c->names, (jsize)(2 * c->count + i), s);
+      (*c->env)->SetObjectArrayElement(c->env, c->names, (jsize)(3 * c->count + i), s);
       (*c->env)->DeleteLocalRef(c->env, s);
     }
   }
@@ -1121,7 +1121,7 @@ EXPORT jobjectArray JNICALL Java_dev_strand_Native_sessionProfileNames(JNIEnv *e
   if (n < 0) return NULL;
   jclass string = (*env)->FindClass(env, "java/lang/String");
   if (!string) return NULL;
-  jobjectArray names = (*env)->NewObjectArray(env, 2 * n, string, NULL);
+  jobjectArray names = (*env)->NewObjectArray(env, 3 * n, string, NULL);
   if (!names) return NULL;
   profile_copy c = {env, NULL, names, 0, (size_t)n, 0};
   strand_status st = strand_session_get_profile(to_pointer(handle), copy_node, &c);

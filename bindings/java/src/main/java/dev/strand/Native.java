@@ -188,7 +188,7 @@ final class Native {
   /** Per node in graph order: calls, then total nanoseconds. */
   static native long[] sessionProfile(long handle);
 
-  /** Per node in graph order: name, then op type. */
+  /** Per node in graph order: name, op type, then kernel. */
   static native String[] sessionProfileNames(long handle);
 
   // ---- cancel tokens

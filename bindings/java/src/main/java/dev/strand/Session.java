@@ -345,11 +345,11 @@ public final class Session extends StrandObject {
     try {
       String[] names = Native.sessionProfileNames(address);
       long[] figures = Native.sessionProfile(address);
-      int n = Math.min(names.length, figures.length) / 2;
+      int n = Math.min(names.length / 3, figures.length / 2);
       List<NodeProfile> nodes = new ArrayList<>(n);
       for (int i = 0; i < n; i++) {
-        nodes.add(new NodeProfile(i, names[2 * i], names[2 * i + 1], figures[2 * i],
-            figures[2 * i + 1]));
+        nodes.add(new NodeProfile(i, names[3 * i], names[3 * i + 1], names[3 * i + 2],
+            figures[2 * i], figures[2 * i + 1]));
       }
       return List.copyOf(nodes);
     } finally {
@@ -363,10 +363,14 @@ public final class Session extends StrandObject {
    * @param index the node's position in the graph
    * @param name the node's name ("" when it has none)
    * @param opType its op type
+   * @param kernel how it runs, chosen at session creation, for ops with
+   *     several ways ("winograd 4x4", "im2col", "depthwise", ... for Conv);
+   *     "" for the others
    * @param calls kernel calls counted
    * @param totalNanos their wall time, summed
    */
-  public record NodeProfile(int index, String name, String opType, long calls, long totalNanos) {}
+  public record NodeProfile(int index, String name, String opType, String kernel, long calls,
+      long totalNanos) {}
 
   /**
    * A session's counters since creation (strand_session_stats), each read

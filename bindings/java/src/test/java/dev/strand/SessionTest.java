@@ -63,8 +63,8 @@ class SessionTest {
   /**
    * Per-node profile: off until turned on; then each run adds one call to
    * every node that runs (cnn_tiny's Relu nodes join its Convs and its
-   * Flatten is a view: none); reset gives zeros; four threads' runs all
-   * count; a closed session refuses.
+   * Flatten is a view: none); each node names its kernel; reset gives
+   * zeros; four threads' runs all count; a closed session refuses.
    */
   @Test
   void profileCountsEachNodesCalls() throws Exception {
@@ -86,6 +86,8 @@ class SessionTest {
       nodes = session.profile();
       assertEquals("Conv", nodes.get(0).opType());
       assertEquals("Gemm", nodes.get(7).opType());
+      assertEquals("im2col", nodes.get(3).kernel()); /* its 3x3 Conv over 8 channels */
+      assertEquals("", nodes.get(7).kernel());
       for (Session.NodeProfile node : nodes) {
         boolean idle = node.opType().equals("Relu") || node.opType().equals("Flatten");
         assertEquals(idle ? 0 : 3, node.calls(), node::toString);
