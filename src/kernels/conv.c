@@ -33,9 +33,9 @@
 #include "kernels/kernels_internal.h"
 #include "kernels/conv_depthwise.h"
 #include "kernels/conv_direct.h"
+#include "kernels/conv_im2col.h"
 #include "kernels/conv_pointwise.h"
 #include "kernels/conv_winograd.h"
-#include "kernels/vector_math.h"
 
 #include <math.h>
 #include <string.h>
@@ -618,84 +618,6 @@ static size_t scratch_conv(const kernel_call *c) {
   return col + kernel_gemm_scratch(NULL, s.mg, s.out_size, k, !pointwise(&s.geo), c->threads);
 }
 
-/* im2col of output rows [oh0, oh1) (all of them unless OD is 1) into the
- * panels of a packed B (strand__gemm_pack_b_begin): row r < k of B is the
- * (channel, tap) r of this group, column i the i-th output position of
- * those rows; with a bias row, row k is all ones. */
-typedef struct im2col_job {
-  const conv_shape *s;
-  const float *x; /* this image's group: cg channels */
-  float *panels;
-  size_t rows;      /* of B: cg·taps, plus the bias row */
-  size_t nr;        /* columns per panel */
-  size_t positions; /* columns of B */
-  int64_t oh0, oh1;
-} im2col_job;
-
-/* Columns [i, i + n) of B's row `r`: src[j·stride] for j < n, or `fill`
- * everywhere when src is NULL. A run is cut where it crosses panels. */
-static void put_run(const im2col_job *j, size_t r, size_t i, const float *src, int64_t stride,
-                    size_t n, float fill) {
-  const size_t nr = j->nr, panel = j->rows * nr;
-  while (n) {
-    size_t lane = i % nr, take = nr - lane < n ? nr - lane : n;
-    float *dst = j->panels + i / nr * panel + r * nr + lane;
-    if (!src) {
-      for (size_t t = 0; t < take; t++) dst[t] = fill;
-    } else if (stride == 1) {
-      memcpy(dst, src, take * sizeof(float));
-      src += take;
-    } else if (stride == 2) {
-      strand__vec_gather_even(dst, src, take);
-      src += 2 * take;
-    } else {
-      for (size_t t = 0; t < take; t++) dst[t] = src[(int64_t)t * stride];
-      src += (int64_t)take * stride;
-    }
-    i += take;
-    n -= take;
-  }
-}
-
-static void im2col_rows(void *p, size_t begin, size_t end) {
-  const im2col_job *j = p;
-  const kernel_geometry *g = &j->s->geo;
-  const int64_t KH = g->kernel[1], KW = g->kernel[2];
-  const int64_t D = g->in[0], H = g->in[1], W = g->in[2];
-  const int64_t OD = g->out[0], OW = g->out[2];
-  const size_t taps = j->s->taps, k = j->s->cg * taps;
-  const size_t padded = (j->positions + j->nr - 1) / j->nr * j->nr;
-  for (size_t r = begin; r < end; r++) {
-    /* the last panel's columns past the positions read as zeros */
-    put_run(j, r, j->positions, NULL, 1, padded - j->positions, 0.0f);
-    if (r == k) { /* the bias row */
-      put_run(j, r, 0, NULL, 1, j->positions, 1.0f);
-      continue;
-    }
-    size_t ch = r / taps, tap = r % taps, i = 0;
-    int64_t kd = (int64_t)(tap / (size_t)(KH * KW)), kh = (int64_t)(tap / (size_t)KW % (size_t)KH),
-            kw = (int64_t)(tap % (size_t)KW);
-    const float *x = j->x + ch * (size_t)(D * H * W);
-    int64_t offset_w = kw * g->dilation[2] - g->pad_begin[2], lo, hi;
-    conv_tap_range(OW, g->stride[2], offset_w, W, &lo, &hi);
-    for (int64_t od = 0; od < OD; od++) {
-      int64_t id = od * g->stride[0] - g->pad_begin[0] + kd * g->dilation[0];
-      for (int64_t oh = j->oh0; oh < j->oh1; oh++, i += (size_t)OW) {
-        int64_t ih = oh * g->stride[1] - g->pad_begin[1] + kh * g->dilation[1];
-        if (id < 0 || id >= D || ih < 0 || ih >= H || lo == hi) {
-          put_run(j, r, i, NULL, 1, (size_t)OW, 0.0f);
-          continue;
-        }
-        const float *row = x + (id * H + ih) * W;
-        put_run(j, r, i, NULL, 1, (size_t)lo, 0.0f);
-        put_run(j, r, i + (size_t)lo, row + lo * g->stride[2] + offset_w, g->stride[2],
-                (size_t)(hi - lo), 0.0f);
-        put_run(j, r, i + (size_t)hi, NULL, 1, (size_t)(OW - hi), 0.0f);
-      }
-    }
-  }
-}
-
 typedef struct fill_job {
   float *y;
   const float *bias;
@@ -809,8 +731,8 @@ static strand_status run_conv(const kernel_call *c) {
           int64_t oh1 = oh0 + step < OH ? oh0 + step : OH;
           size_t positions = row * (size_t)(oh1 - oh0);
           float *panels = strand__gemm_pack_b_begin(kern, k, positions, col);
-          im2col_job j = {&s, xg, panels, k, kern->nr, positions, oh0, oh1};
-          kernel_parallel(c->threads, k, kernel_grain(positions), im2col_rows, &j);
+          conv_im2col j = {&s.geo, s.cg, s.taps, xg, panels, k, kern->nr, positions, oh0, oh1};
+          conv_im2col_run(&j, c->threads);
           kernel_gemm gm = {kern, false, false, s.mg, positions, k, 1.0f,
                             bias && !ones ? 1.0f : 0.0f, a, k ? k : 1, NULL, 0, col,
                             yg + row * (size_t)oh0, s.out_size, p->activation.kind ? &ep : NULL,

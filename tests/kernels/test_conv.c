@@ -189,7 +189,8 @@ TEST(conv_large_matches_reference) {
 /* The im2col path at sizes that cut it into several chunks of output rows
  * and panels with a partial last one, split over threads: a stem (7×7,
  * stride 2, 3 channels), a stride-2 3×3 layer with more input channels
- * than one k block, a grouped one; W packed at creation (bias row or
+ * than one k block, a grouped one with column dilation, a 5×5 one at unit
+ * stride over rows wider than a vector; W packed at creation (bias row or
  * not), and W given at run time. */
 TEST(conv_im2col_chunks_match_reference) {
   strand_threads_set_budget(4);
@@ -200,8 +201,10 @@ TEST(conv_im2col_chunks_match_reference) {
                     {1, 0, 0}, NULL, 1, 0, 0};
   conv_case grouped = {2, 1, 24, 36, 3, {29, 31, 1}, {5, 3, 1}, {2, 1, 1}, {1, 2, 1}, {2, 1, 0},
                        {2, 1, 0}, NULL, 0, 1, 0};
-  conv_case *cases[3] = {&stem, &deep, &grouped};
-  for (int i = 0; i < 3 && !test_failed_now(); i++)
+  conv_case wide = {2, 1, 6, 10, 1, {9, 40, 1}, {5, 5, 1}, {1, 1, 1}, {1, 1, 1}, {2, 2, 0},
+                    {2, 1, 0}, NULL, 1, 0, 0};
+  conv_case *cases[4] = {&stem, &deep, &grouped, &wide};
+  for (int i = 0; i < 4 && !test_failed_now(); i++)
     for (int w_input = 0; w_input < 2; w_input++) {
       for (int bias = 0; bias < 2; bias++) {
         cases[i]->w_input = w_input;
