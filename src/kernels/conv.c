@@ -603,6 +603,18 @@ static size_t col_bytes(const kernel_call *c, const conv_shape *s) {
   return bytes;
 }
 
+/* How many threads make the im2col path's chunks side by side, each a
+ * share of them on scratch of its own: one hand-off per image and group,
+ * and each thread's product reads the panels it wrote. Taken with at least
+ * two chunks per thread; otherwise 1, and each chunk is split over the
+ * threads in turn. */
+static size_t chunk_parts(const kernel_call *c, const conv_shape *s) {
+  const size_t threads = c->threads ? c->threads : 1;
+  const int64_t OH = s->geo.out[1], step = chunk_rows(c, s);
+  const size_t chunks = (size_t)((OH + step - 1) / step);
+  return threads > 1 && chunks >= 2 * threads ? threads : 1;
+}
+
 static size_t scratch_conv(const kernel_call *c) {
   conv_shape s;
   if (conv_shape_of(c, &s) || !c->outputs[0]->count || depthwise(&s) || direct_pointwise(c, &s) ||
@@ -614,8 +626,53 @@ static size_t scratch_conv(const kernel_call *c) {
   }
   size_t col = col_bytes(c, &s), k = b_rows(c, &s);
   if (col == SIZE_MAX) return SIZE_MAX;
-  if (packed_a(c, &s)) return col; /* the product needs no scratch */
-  return col + kernel_gemm_scratch(NULL, s.mg, s.out_size, k, !pointwise(&s.geo), c->threads);
+  if (pointwise(&s.geo))
+    return col + kernel_gemm_scratch(NULL, s.mg, s.out_size, k, false, c->threads);
+  size_t parts = chunk_parts(c, &s), each = col, bytes;
+  /* packed A: the product needs no scratch */
+  if (!packed_a(c, &s)) each += kernel_gemm_scratch(NULL, s.mg, s.out_size, k, true, parts > 1 ? 1 : c->threads);
+  return __builtin_mul_overflow(each, parts, &bytes) ? SIZE_MAX : bytes;
+}
+
+/* The im2col path for one image and group, a chunk of output rows at a
+ * time: im2col into a packed B, then the product. */
+typedef struct chunk_job {
+  const conv_shape *s;
+  const float *x; /* the image's group: cg channels */
+  float *y;       /* its mg output planes */
+  const float *a, *packed_a; /* W's rows of the group, or packed (then a unused) */
+  size_t k;       /* B's rows */
+  float beta;     /* 1 when Y holds the bias already */
+  const strand__gemm_kernel *kern;
+  const strand__gemm_epilogue *ep;
+  int64_t step;   /* output rows per chunk */
+  size_t parts;   /* chunk_parts */
+  unsigned char *scratch;
+  size_t each, col; /* scratch per part; its first `col` bytes hold B */
+} chunk_job;
+
+/* Output rows [oh0, oh0 + step) on up to `threads` threads, with `size`
+ * bytes of scratch from `scratch` (B first). */
+static void run_chunk(const chunk_job *j, int64_t oh0, unsigned threads, unsigned char *scratch,
+                      size_t size) {
+  const conv_shape *s = j->s;
+  const int64_t OH = s->geo.out[1], oh1 = oh0 + j->step < OH ? oh0 + j->step : OH;
+  const size_t row = s->out_size / (size_t)OH, positions = row * (size_t)(oh1 - oh0);
+  float *panels = strand__gemm_pack_b_begin(j->kern, j->k, positions, scratch);
+  conv_im2col im = {&s->geo, s->cg, s->taps, j->x, panels, j->k, j->kern->nr, positions, oh0, oh1};
+  conv_im2col_run(&im, threads);
+  kernel_gemm gm = {j->kern, false, false, s->mg, positions, j->k, 1.0f, j->beta, j->a,
+                    j->k ? j->k : 1, NULL, 0, scratch, j->y + row * (size_t)oh0, s->out_size,
+                    j->ep, j->packed_a};
+  kernel_gemm_run(&gm, threads, scratch + j->col, size - j->col);
+}
+
+/* strand__parallel_for: part `part`'s share of the chunks, on one thread. */
+static void chunk_part(void *p, size_t part) {
+  const chunk_job *j = p;
+  const size_t chunks = (size_t)((j->s->geo.out[1] + j->step - 1) / j->step);
+  for (size_t i = chunks * part / j->parts; i < chunks * (part + 1) / j->parts; i++)
+    run_chunk(j, (int64_t)i * j->step, 1, j->scratch + part * j->each, j->each);
 }
 
 typedef struct fill_job {
@@ -723,21 +780,15 @@ static strand_status run_conv(const kernel_call *c) {
       }
       const float *a = wb ? wb + g * s.mg * k : w + g * s.mg * k;
       if (!pointwise(&s.geo)) {
-        /* im2col into a packed B and the product, a chunk of output rows
-         * at a time. */
-        const int64_t OH = s.geo.out[1], step = chunk_rows(c, &s);
-        const size_t row = s.out_size / (size_t)OH;
-        for (int64_t oh0 = 0; oh0 < OH; oh0 += step) {
-          int64_t oh1 = oh0 + step < OH ? oh0 + step : OH;
-          size_t positions = row * (size_t)(oh1 - oh0);
-          float *panels = strand__gemm_pack_b_begin(kern, k, positions, col);
-          conv_im2col j = {&s.geo, s.cg, s.taps, xg, panels, k, kern->nr, positions, oh0, oh1};
-          conv_im2col_run(&j, c->threads);
-          kernel_gemm gm = {kern, false, false, s.mg, positions, k, 1.0f,
-                            bias && !ones ? 1.0f : 0.0f, a, k ? k : 1, NULL, 0, col,
-                            yg + row * (size_t)oh0, s.out_size, p->activation.kind ? &ep : NULL,
-                            pa ? pa + g * s.mg * k : NULL};
-          kernel_gemm_run(&gm, c->threads, gemm_scratch, gemm_scratch_size);
+        chunk_job j = {&s, xg, yg, a, pa ? pa + g * s.mg * k : NULL, k,
+                       bias && !ones ? 1.0f : 0.0f, kern, p->activation.kind ? &ep : NULL,
+                       chunk_rows(c, &s), chunk_parts(c, &s), c->scratch, c->scratch_size, cols};
+        if (j.parts > 1) {
+          j.each = c->scratch_size / j.parts;
+          strand__parallel_for(j.parts, chunk_part, &j, c->threads);
+        } else {
+          for (int64_t oh0 = 0; oh0 < s.geo.out[1]; oh0 += j.step)
+            run_chunk(&j, oh0, c->threads, c->scratch, c->scratch_size);
         }
         continue;
       }

@@ -204,14 +204,19 @@ TEST(conv_im2col_chunks_match_reference) {
   conv_case wide = {2, 1, 6, 10, 1, {9, 40, 1}, {5, 5, 1}, {1, 1, 1}, {1, 1, 1}, {2, 2, 0},
                     {2, 1, 0}, NULL, 1, 0, 0};
   conv_case *cases[4] = {&stem, &deep, &grouped, &wide};
-  for (int i = 0; i < 4 && !test_failed_now(); i++)
-    for (int w_input = 0; w_input < 2; w_input++) {
-      for (int bias = 0; bias < 2; bias++) {
-        cases[i]->w_input = w_input;
-        cases[i]->bias = bias;
-        check_conv(cases[i], &r);
+  /* Two threads make the stem's four chunks two each, side by side; four
+   * split each chunk. */
+  for (unsigned budget = 2; budget <= 4; budget += 2) {
+    strand_threads_set_budget(budget);
+    for (int i = 0; i < 4 && !test_failed_now(); i++)
+      for (int w_input = 0; w_input < 2; w_input++) {
+        for (int bias = 0; bias < 2; bias++) {
+          cases[i]->w_input = w_input;
+          cases[i]->bias = bias;
+          check_conv(cases[i], &r);
+        }
       }
-    }
+  }
   strand_threads_set_budget(0);
 }
 
