@@ -181,6 +181,7 @@ typedef struct output_job {
   const float *mt, *bias;
   const kernel_activation *act;
   float *y;
+  size_t m0, m1; /* the output channels made: [m0, m1), m0 a multiple of 16 */
 } output_job;
 
 INLINE __m512 activate(__m512 v, const kernel_activation *act) {
@@ -190,8 +191,8 @@ INLINE __m512 activate(__m512 v, const kernel_activation *act) {
   return v;
 }
 
-/* F(2×2, 3×3)'s Y for tiles [begin, end): per tile, 16 output channels a
- * vector, the 2×2 results scattered to their planes. */
+/* F(2×2, 3×3)'s Y for tiles [begin, end), the job's channels: per tile,
+ * 16 output channels a vector, the 2×2 results scattered to their planes. */
 TARGET static void output_tiles_2(void *p, size_t begin, size_t end) {
   const output_job *j = p;
   const conv_winograd_shape *s = j->s;
@@ -203,8 +204,8 @@ TARGET static void output_tiles_2(void *p, size_t begin, size_t end) {
   for (size_t t = begin; t < end; t++) {
     int64_t oh = (int64_t)t / TW * 2, ow = (int64_t)t % TW * 2;
     bool down = oh + 1 < OH, right = ow + 1 < OW;
-    for (size_t m0 = 0; m0 < m; m0 += LANES) {
-      __mmask16 keep = lanes_between(0, (int64_t)(m - m0));
+    for (size_t m0 = j->m0; m0 < j->m1; m0 += LANES) {
+      __mmask16 keep = lanes_between(0, (int64_t)(j->m1 - m0));
       const float *from = j->mt + (t * j->wg->elements) * m + m0;
       __m512 r[4][4];
       for (int e = 0; e < 16; e++)
@@ -351,8 +352,8 @@ TARGET static void output_tiles_4(void *p, size_t begin, size_t end) {
   for (size_t t = begin; t < end; t++) {
     int64_t oh = (int64_t)t / TW * 4, ow = (int64_t)t % TW * 4;
     int rows = OH - oh < 4 ? (int)(OH - oh) : 4, cols = OW - ow < 4 ? (int)(OW - ow) : 4;
-    for (size_t m0 = 0; m0 < m; m0 += LANES) {
-      __mmask16 keep = lanes_between(0, (int64_t)(m - m0));
+    for (size_t m0 = j->m0; m0 < j->m1; m0 += LANES) {
+      __mmask16 keep = lanes_between(0, (int64_t)(j->m1 - m0));
       const float *from = j->mt + (t * j->wg->elements) * m + m0;
       __m512 sides[4][6]; /* Aᵀ M: row i, column b */
       for (int b = 0; b < 6; b++) {
@@ -364,7 +365,7 @@ TARGET static void output_tiles_4(void *p, size_t begin, size_t end) {
       }
       __m512 bias = j->bias ? _mm512_maskz_loadu_ps(keep, j->bias + m0) : _mm512_setzero_ps();
       float *base = j->y + m0 * out_size + (size_t)(oh * OW + ow);
-      const int channels = m - m0 < LANES ? (int)(m - m0) : LANES;
+      const int channels = j->m1 - m0 < LANES ? (int)(j->m1 - m0) : LANES;
       for (int i = 0; i < rows; i++) {
         __m512 y[4];
         output_side_4(sides[i], y);
@@ -384,6 +385,7 @@ typedef struct products_job {
   size_t parts;
   unsigned char *scratch;
   size_t each;
+  const output_job *out; /* with parts > 1: each part's Y follows its products */
 } products_job;
 
 /* Block `part` of all E products M_e = V_eᵀ · U_e, with scratch slot
@@ -405,6 +407,15 @@ static void products(void *p, size_t part) {
     strand__gemm_packed(true, T, 1.0f, j->v + (size_t)e * T, j->wg->elements * T,
                         j->wg->packed[e], 0.0f, j->mt + (size_t)e * m, j->wg->elements * m, NULL,
                         b, scratch);
+  if (b && j->out) {
+    /* The block's tiles and channels are all of M this part wrote and
+     * all the output transform reads for them: the same thread goes on,
+     * with no hand-off and with M in its own caches. */
+    output_job out = *j->out;
+    out.m0 = b->n0;
+    out.m1 = b->n1;
+    (j->wg->tile == 4 ? output_tiles_4 : output_tiles_2)(&out, b->m0, b->m1);
+  }
 }
 
 void conv_winograd_run(const conv_winograd *wg, const conv_winograd_shape *s, const float *x,
@@ -423,12 +434,13 @@ void conv_winograd_run(const conv_winograd *wg, const conv_winograd_shape *s, co
   size_t parts = strand__gemm_useful_parts(kern, T, m, c, threads ? threads : 1);
   if (each && parts > gemm_size / each) parts = gemm_size / each;
   if (parts == 0) parts = 1; /* the scratch always has room for one */
-  products_job pj = {wg, T, v, mt, kern, parts, gemm_scratch, each};
-  if (parts == 1)
-    products(&pj, 0);
-  else
+  output_job out = {wg, s, mt, bias, act, y, 0, m};
+  products_job pj = {wg, T, v, mt, kern, parts, gemm_scratch, each, &out};
+  if (parts > 1) {
     strand__parallel_for(parts, products, &pj, threads);
-  output_job out = {wg, s, mt, bias, act, y};
+    return;
+  }
+  products(&pj, 0);
   kernel_parallel(threads, T, kernel_grain(m * 8), wg->tile == 4 ? output_tiles_4 : output_tiles_2,
                   &out);
 }

@@ -273,6 +273,23 @@ TEST(conv_winograd_shapes_match_reference) {
   strand_threads_set_budget(0);
 }
 
+/* Winograd products big enough to split over threads, where each thread
+ * goes on to the output transform of the tiles and channels it computed:
+ * splits by tiles and by channels (80 and 112 outputs: a partial last
+ * panel), on both block sides, at two and four threads. */
+TEST(conv_winograd_split_over_threads_match_reference) {
+  kr_random r = {4444};
+  const int pad[2] = {1, 1};
+  conv_case cases[3] = {winograd_case(1, 128, 80, 28, 28, pad, pad, 1, 1),
+                        winograd_case(1, 128, 112, 14, 14, pad, pad, 1, 0),
+                        winograd_case(2, 96, 64, 56, 56, pad, pad, 0, 1)};
+  for (unsigned budget = 2; budget <= 4; budget += 2) {
+    strand_threads_set_budget(budget);
+    for (int i = 0; i < 3 && !test_failed_now(); i++) check_conv(&cases[i], &r);
+  }
+  strand_threads_set_budget(0);
+}
+
 /* Which Winograd blocks a plane gets: 4×4 on ResNet's 56 and 28 planes,
  * 2×2 on its 14×14 and 7×7 ones (16 and 4 tiles of 4×4 would mostly stream
  * the larger weights), on a plane too thin to gain, and when the size is
