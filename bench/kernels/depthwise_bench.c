@@ -30,6 +30,24 @@ typedef struct shape {
   int h, channels, stride;
 } shape;
 
+typedef struct one_pass {
+  conv_dw_plane *p;
+  const float *x;
+  float *y;
+  size_t in, out;
+  int channels;
+} one_pass;
+
+/* Every channel's plane once. */
+static void pass(void *ctx) {
+  const one_pass *r = ctx;
+  for (int c = 0; c < r->channels; c++) {
+    r->p->x = r->x + (size_t)c * r->in;
+    r->p->y = r->y + (size_t)c * r->out;
+    conv_depthwise_plane_avx512(r->p);
+  }
+}
+
 /* G multiply-adds per second over `channels` planes of h × h, stride s,
  * padded by one: median and best of SAMPLES samples. */
 static void measure(const shape *sh, double *middle, double *best) {
@@ -43,22 +61,8 @@ static void measure(const shape *sh, double *middle, double *best) {
   for (int i = 0; i < 9; i++) w[i] = 0.1f * (float)i - 0.4f;
   conv_dw_plane p = {x, w, y, h, h, oh, oh, 3, 3, s, s, 1, 1, 1, 1, 0.5f,
                      STRAND__GEMM_ACT_CLIP, 0.0f, 6.0f};
-  double rates[SAMPLES];
-  for (int k = 0; k < SAMPLES; k++) {
-    long passes = 0;
-    double t0 = now(), t;
-    do {
-      for (int c = 0; c < sh->channels; c++) {
-        p.x = x + (size_t)c * in;
-        p.y = y + (size_t)c * out;
-        conv_depthwise_plane_avx512(&p);
-      }
-      passes++;
-    } while ((t = now() - t0) < seconds_per_sample);
-    rates[k] = (double)passes * sh->channels * (double)out * 9 / t * 1e-9;
-  }
-  *middle = median(rates, SAMPLES);
-  *best = rates[SAMPLES - 1];
+  one_pass run = {&p, x, y, in, out, sh->channels};
+  *middle = rate_of(pass, &run, sh->channels * (double)out * 9, seconds_per_sample, SAMPLES, best);
   free(x);
   free(y);
 }

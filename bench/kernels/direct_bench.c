@@ -28,6 +28,19 @@ typedef struct shape {
   strand__gemm_activation act;
 } shape;
 
+typedef struct one_pass {
+  const conv_direct *d;
+  const conv_direct_shape *s;
+  const float *x;
+  const kernel_activation *act;
+  float *y;
+} one_pass;
+
+static void pass(void *ctx) {
+  const one_pass *r = ctx;
+  conv_direct_run(r->d, r->s, r->x, 1, r->act, r->y, 1);
+}
+
 static double measure(const shape *sh, double *best) {
   const int64_t H = sh->h, OH = (H + 2 * sh->pad - sh->k) / sh->stride + 1;
   const size_t in = (size_t)(H * H) * (size_t)sh->c, out = (size_t)(OH * OH) * (size_t)sh->m;
@@ -46,20 +59,11 @@ static double measure(const shape *sh, double *best) {
     abort();
   conv_direct_shape s = {H, H, OH, OH, sh->stride, sh->stride, 1, sh->pad, sh->pad};
   kernel_activation act = {sh->act, 0.0f, 6.0f};
-  double rates[SAMPLES];
-  for (int k = 0; k < SAMPLES; k++) {
-    long passes = 0;
-    double t0 = now(), t;
-    do {
-      conv_direct_run(&d, &s, x, 1, &act, y, 1);
-      passes++;
-    } while ((t = now() - t0) < seconds_per_sample);
-    rates[k] = (double)passes * (double)(out * (size_t)sh->c * (size_t)(sh->k * sh->k)) * 2 / t * 1e-9;
-  }
+  one_pass run = {&d, &s, x, &act, y};
+  double flop = (double)(out * (size_t)sh->c * (size_t)(sh->k * sh->k)) * 2;
+  double middle = rate_of(pass, &run, flop, seconds_per_sample, SAMPLES, best);
   kernel_free_blocks(&blocks);
   free(x), free(y), free(w), free(b);
-  double middle = median(rates, SAMPLES);
-  *best = rates[SAMPLES - 1];
   return middle;
 }
 

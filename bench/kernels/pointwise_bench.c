@@ -30,6 +30,19 @@ typedef struct shape {
   int h, in, out, count;
 } shape;
 
+typedef struct one_pass {
+  const conv_pointwise *pw;
+  const float *x;
+  size_t size;
+  const kernel_activation *act;
+  float *y;
+} one_pass;
+
+static void pass(void *ctx) {
+  const one_pass *r = ctx;
+  conv_pointwise_run(r->pw, r->x, 1, r->size, r->act, r->y, 1);
+}
+
 static double measure(const shape *sh, double *best) {
   const size_t size = (size_t)sh->h * sh->h, c = (size_t)sh->in, m = (size_t)sh->out;
   float *x = aligned_alloc(64, (size * c * sizeof(float) + 63) / 64 * 64);
@@ -45,20 +58,10 @@ static double measure(const shape *sh, double *best) {
   if (conv_pointwise_prepare(&p, w, b, m, c, &pw)) abort();
   kernel_activation act = {sh->out > sh->in ? STRAND__GEMM_ACT_CLIP : STRAND__GEMM_ACT_NONE, 0.0f,
                            6.0f};
-  double rates[SAMPLES];
-  for (int k = 0; k < SAMPLES; k++) {
-    long passes = 0;
-    double t0 = now(), t;
-    do {
-      conv_pointwise_run(&pw, x, 1, size, &act, y, 1);
-      passes++;
-    } while ((t = now() - t0) < seconds_per_sample);
-    rates[k] = (double)passes * (double)(size * c * m) * 2 / t * 1e-9;
-  }
+  one_pass run = {&pw, x, size, &act, y};
+  double middle = rate_of(pass, &run, (double)(size * c * m) * 2, seconds_per_sample, SAMPLES, best);
   kernel_free_blocks(&blocks);
   free(x), free(y), free(w), free(b);
-  double middle = median(rates, SAMPLES);
-  *best = rates[SAMPLES - 1];
   return middle;
 }
 

@@ -19,18 +19,12 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
+#include "kernels/lanes_avx512.h"
+
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
 #define INLINE static inline __attribute__((always_inline)) TARGET
 
 enum { LANES = 16, VECTORS = 4 };
-
-/* Lanes j of [0, 16) with lo <= j < hi. */
-static inline __mmask16 lanes_between(int64_t lo, int64_t hi) {
-  if (lo < 0) lo = 0;
-  if (hi > LANES) hi = LANES;
-  if (hi <= lo) return 0;
-  return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
-}
 
 /* x[c + j*stride] for j < 16, 0 where c + j*stride is outside [0, W). */
 INLINE __m512 taps(const float *row, int64_t c, int64_t W, int64_t stride, __m512i evens) {

@@ -31,6 +31,8 @@ strand_status conv_direct_prepare(kernel_prepare *p, const float *w, const float
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
+#include "kernels/lanes_avx512.h"
+
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
 #define INLINE static inline __attribute__((always_inline)) TARGET
 
@@ -45,14 +47,6 @@ typedef struct direct_job {
   const kernel_activation *act;
   float *y;
 } direct_job;
-
-/* Lanes j of [0, 16) with lo <= j < hi. */
-static inline __mmask16 lanes_between(int64_t lo, int64_t hi) {
-  if (lo < 0) lo = 0;
-  if (hi > LANES) hi = LANES;
-  if (hi <= lo) return 0;
-  return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
-}
 
 /* row[col + j·stride] for j < 16, 0 where that column is outside [0, W):
  * `inside` masks the 16 columns from col, `next` the 16 after (stride 2). */

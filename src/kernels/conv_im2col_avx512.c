@@ -17,18 +17,12 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
+#include "kernels/lanes_avx512.h"
+
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
 #define INLINE static inline __attribute__((always_inline)) TARGET
 
 enum { LANES = 16, PANEL = 32 };
-
-/* Lanes j of [0, 16) with lo <= j < hi. */
-static inline __mmask16 lanes_between(int64_t lo, int64_t hi) {
-  if (lo < 0) lo = 0;
-  if (hi > LANES) hi = LANES;
-  if (hi <= lo) return 0;
-  return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
-}
 
 bool conv_im2col_avx512_takes(const conv_im2col *j) {
   const kernel_geometry *g = j->geo;

@@ -101,19 +101,14 @@ size_t conv_winograd_scratch(const conv_winograd *wg, const conv_winograd_shape 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
+#include "kernels/lanes_avx512.h"
+
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
 #define INLINE static inline __attribute__((always_inline)) TARGET
 
 enum { LANES = 16 };
 
 bool conv_winograd_usable(void) { return strand__cpu()->selected >= STRAND__CPU_AVX512; }
-
-static inline __mmask16 lanes_between(int64_t lo, int64_t hi) {
-  if (lo < 0) lo = 0;
-  if (hi > LANES) hi = LANES;
-  if (hi <= lo) return 0;
-  return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
-}
 
 typedef struct input_job {
   const conv_winograd *wg;
