@@ -603,16 +603,29 @@ static size_t col_bytes(const kernel_call *c, const conv_shape *s) {
   return bytes;
 }
 
+/* Scratch for one thread making chunks alone: B's panels, then the
+ * product's own (none with W packed). */
+static size_t chunk_scratch(const kernel_call *c, const conv_shape *s) {
+  size_t col = col_bytes(c, s), gemm;
+  if (col == SIZE_MAX) return SIZE_MAX;
+  gemm = packed_a(c, s) ? 0 : kernel_gemm_scratch(NULL, s->mg, s->out_size, b_rows(c, s), true, 1);
+  return col + gemm < col ? SIZE_MAX : col + gemm;
+}
+
 /* How many threads make the im2col path's chunks side by side, each a
- * share of them on scratch of its own: one hand-off per image and group,
- * and each thread's product reads the panels it wrote. Taken with at least
- * two chunks per thread; otherwise 1, and each chunk is split over the
- * threads in turn. */
-static size_t chunk_parts(const kernel_call *c, const conv_shape *s) {
+ * share of them on scratch of its own (`scratch_size` bytes in all): one
+ * hand-off per image and group, and each thread's product reads the panels
+ * it wrote. Taken with at least two chunks per thread; otherwise 1, and
+ * each chunk is split over the threads in turn. A run may have more
+ * threads than the one that planned its scratch: it takes as many parts as
+ * that scratch holds. */
+static size_t chunk_parts(const kernel_call *c, const conv_shape *s, size_t scratch_size) {
   const size_t threads = c->threads ? c->threads : 1;
   const int64_t OH = s->geo.out[1], step = chunk_rows(c, s);
-  const size_t chunks = (size_t)((OH + step - 1) / step);
-  return threads > 1 && chunks >= 2 * threads ? threads : 1;
+  const size_t chunks = (size_t)((OH + step - 1) / step), each = chunk_scratch(c, s);
+  size_t parts = threads > 1 && chunks >= 2 * threads ? threads : 1;
+  if (parts > 1 && scratch_size / each < parts) parts = scratch_size / each;
+  return parts > 1 ? parts : 1;
 }
 
 static size_t scratch_conv(const kernel_call *c) {
@@ -628,10 +641,10 @@ static size_t scratch_conv(const kernel_call *c) {
   if (col == SIZE_MAX) return SIZE_MAX;
   if (pointwise(&s.geo))
     return col + kernel_gemm_scratch(NULL, s.mg, s.out_size, k, false, c->threads);
-  size_t parts = chunk_parts(c, &s), each = col, bytes;
-  /* packed A: the product needs no scratch */
-  if (!packed_a(c, &s)) each += kernel_gemm_scratch(NULL, s.mg, s.out_size, k, true, parts > 1 ? 1 : c->threads);
-  return __builtin_mul_overflow(each, parts, &bytes) ? SIZE_MAX : bytes;
+  size_t parts = chunk_parts(c, &s, SIZE_MAX), each = chunk_scratch(c, &s), bytes;
+  if (parts > 1) return __builtin_mul_overflow(each, parts, &bytes) ? SIZE_MAX : bytes;
+  /* One part: each chunk's product split over the threads (none with W packed) */
+  return packed_a(c, &s) ? col : col + kernel_gemm_scratch(NULL, s.mg, s.out_size, k, true, c->threads);
 }
 
 /* The im2col path for one image and group, a chunk of output rows at a
@@ -782,9 +795,10 @@ static strand_status run_conv(const kernel_call *c) {
       if (!pointwise(&s.geo)) {
         chunk_job j = {&s, xg, yg, a, pa ? pa + g * s.mg * k : NULL, k,
                        bias && !ones ? 1.0f : 0.0f, kern, p->activation.kind ? &ep : NULL,
-                       chunk_rows(c, &s), chunk_parts(c, &s), c->scratch, c->scratch_size, cols};
+                       chunk_rows(c, &s), chunk_parts(c, &s, c->scratch_size), c->scratch,
+                       c->scratch_size, cols};
         if (j.parts > 1) {
-          j.each = c->scratch_size / j.parts;
+          j.each = chunk_scratch(c, &s); /* a multiple of 64 */
           strand__parallel_for(j.parts, chunk_part, &j, c->threads);
         } else {
           for (int64_t oh0 = 0; oh0 < s.geo.out[1]; oh0 += j.step)

@@ -51,9 +51,12 @@ static inline const char *kr_dims_text(const int64_t *dims, size_t rank, char *b
 /* Loads model bytes `m` (freed), creates a session and runs it on the float
  * inputs given; returns the first output (caller releases) or NULL after
  * recording a failure. `names`/`values`/`shapes`/`ranks`: n_inputs each. */
-static inline strand_tensor *kr_run(mb *m, size_t n_inputs, const char *const *names,
-                                    float *const *values, const int64_t *const *shapes,
-                                    const size_t *ranks) {
+/* As kr_run, the planning run with a CPU budget of `planning_budget` (0:
+ * as it is) and the planned run with the budget as it was: kernels must
+ * keep to the scratch the plan gave them whatever threads a later run has. */
+static inline strand_tensor *kr_run_budget(mb *m, size_t n_inputs, const char *const *names,
+                                           float *const *values, const int64_t *const *shapes,
+                                           const size_t *ranks, unsigned planning_budget) {
   strand_session *s = session_from(m);
   if (!s) return NULL;
   strand_status st = STRAND_OK;
@@ -68,7 +71,10 @@ static inline strand_tensor *kr_run(mb *m, size_t n_inputs, const char *const *n
   if (!st) {
     /* Twice: the planning run and a planned run must agree. */
     strand_tensor *first = NULL;
+    unsigned budget = strand_threads_get_budget();
+    if (planning_budget) strand_threads_set_budget(planning_budget);
     st = strand_session_run(s, names, (const strand_tensor *const *)ins, n_inputs, NULL, &first, 1);
+    if (planning_budget) strand_threads_set_budget(budget);
     if (!st) st = strand_session_run(s, names, (const strand_tensor *const *)ins, n_inputs, NULL, &out, 1);
     if (!st) {
       size_t bytes = 0;
@@ -85,6 +91,12 @@ static inline strand_tensor *kr_run(mb *m, size_t n_inputs, const char *const *n
   for (size_t i = 0; i < n_inputs; i++) strand_tensor_release(ins[i]);
   strand_session_release(s);
   return out;
+}
+
+static inline strand_tensor *kr_run(mb *m, size_t n_inputs, const char *const *names,
+                                    float *const *values, const int64_t *const *shapes,
+                                    const size_t *ranks) {
+  return kr_run_budget(m, n_inputs, names, values, shapes, ranks, 0);
 }
 
 /* Checks `got` against `want` (n values, with `scale[i]` bounding each
