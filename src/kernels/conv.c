@@ -241,18 +241,24 @@ static bool unit_window(const kernel_window *win, const onnx_tensor *w) {
   return true;
 }
 
+/* True when W (constant) gives each group one input channel, 1-D or 2-D:
+ * the direct depthwise path's Convs, which pack nothing. */
+static bool depthwise_weights(const onnx_tensor *w, int64_t group) {
+  return w->dims[1] == 1 && group > 1 && w->rank <= 4;
+}
+
 static strand_status prepare_bias_row(kernel_prepare *p, conv_params *params) {
   const onnx_tensor *w = kernel_constant_input(p, 1), *b = kernel_constant_input(p, 2);
   if (!w || !b || w->dtype != STRAND_DTYPE_FLOAT32 || b->dtype != STRAND_DTYPE_FLOAT32 ||
       w->rank < 3 || b->rank != 1 || !w->count || b->dims[0] != w->dims[0])
     return STRAND_OK; /* left to the product with a fill, or to infer's message */
   size_t m = (size_t)w->dims[0], k = w->count / m, mg = m / (size_t)params->group;
-  bool depthwise_path = w->dims[1] == 1 && params->group > 1 && w->rank <= 4;
   /* Past prepare_packed_a, only a 1×1 Conv at unit strides without padding
    * comes here with a usable W. It reads X in place as B; with the bias
    * row it copies X instead (k rows against the fill's mg), so only when
    * fewer. */
-  if (depthwise_path || m % (size_t)params->group || !unit_window(&params->window, w) || k >= mg)
+  if (depthwise_weights(w, params->group) || m % (size_t)params->group ||
+      !unit_window(&params->window, w) || k >= mg)
     return STRAND_OK;
   strand_status st = kernel_alloc(p, m * (k + 1) * sizeof(float), STRAND_MEMORY_WEIGHTS,
                                   (void **)&params->wb);
@@ -276,8 +282,8 @@ static strand_status prepare_packed_a(kernel_prepare *p, conv_params *params) {
       unit_window(&params->window, w))
     return STRAND_OK;
   size_t m = (size_t)w->dims[0], k = w->count / m, groups = (size_t)params->group;
-  bool depthwise_path = w->dims[1] == 1 && groups > 1 && w->rank <= 4;
-  if (depthwise_path || m % groups) return STRAND_OK; /* infer reports bad groups */
+  if (depthwise_weights(w, params->group) || m % groups)
+    return STRAND_OK; /* infer reports bad groups */
   bool bias = b && b->dtype == STRAND_DTYPE_FLOAT32 && b->rank == 1 && (size_t)b->dims[0] == m;
   size_t kb = k + bias, mg = m / groups, bytes;
   if (__builtin_mul_overflow(m, kb, &bytes) || __builtin_mul_overflow(bytes, sizeof(float), &bytes))
@@ -412,7 +418,7 @@ static strand_status prepare_conv(kernel_prepare *p, void **out) {
   if (st || params->packed_a) return st;
   const onnx_tensor *w = kernel_constant_input(p, 1);
   params->variant = !w || w->rank < 3                                     ? ""
-                    : w->dims[1] == 1 && params->group > 1 && w->rank <= 4 ? "depthwise"
+                    : depthwise_weights(w, params->group)                  ? "depthwise"
                     : unit_window(&params->window, w)                      ? "1x1 gemm"
                                                                            : "im2col";
   return prepare_bias_row(p, params);
