@@ -35,6 +35,7 @@ typedef struct shape {
   const char *name;
   size_t m, n, k;
   bool trans_b;
+  size_t copies; /* of B, used in turn: enough that B comes from memory (0: one) */
 } shape;
 
 static float *random_matrix(size_t count, unsigned *seed) {
@@ -49,30 +50,37 @@ static float *random_matrix(size_t count, unsigned *seed) {
 
 /* Seconds per C = A·op(B) with `kernel` (median and best sample), B
  * packed beforehand when `packed` (packing is not timed: a session does it
- * once). */
+ * once). With s->copies, each call takes the next copy of B, as a model's
+ * layers each read their own weights. */
 static timing time_gemm(const strand__gemm_kernel *kernel, const shape *s, bool packed) {
+  enum { MAX_COPIES = 64 };
   unsigned seed = 7;
-  size_t m = s->m, n = s->n, k = s->k;
-  float *a = random_matrix(m * k, &seed), *b = random_matrix(k * n, &seed);
+  size_t m = s->m, n = s->n, k = s->k, copies = s->copies ? s->copies : 1;
+  if (copies > MAX_COPIES) abort();
+  float *a = random_matrix(m * k, &seed), *b[MAX_COPIES];
+  for (size_t q = 0; q < copies; q++) b[q] = random_matrix(k * n, &seed);
   float *c = random_matrix(m * n, &seed);
   size_t ldb = s->trans_b ? k : n;
   size_t scratch_bytes = strand__gemm_scratch_size(kernel, m, n, k, packed), packed_bytes = 0;
-  void *scratch = malloc(scratch_bytes ? scratch_bytes : 1), *pb = NULL;
+  void *scratch = malloc(scratch_bytes ? scratch_bytes : 1), *pb[MAX_COPIES] = {NULL};
   if (packed) {
     if (!strand__gemm_pack_b_size(kernel, k, n, &packed_bytes)) abort();
-    pb = aligned_alloc(64, packed_bytes);
-    strand__gemm_pack_b(kernel, s->trans_b, k, n, b, ldb, pb);
+    for (size_t q = 0; q < copies; q++) {
+      pb[q] = aligned_alloc(64, packed_bytes);
+      strand__gemm_pack_b(kernel, s->trans_b, k, n, b[q], ldb, pb[q]);
+    }
   }
   double samples[SAMPLES];
   long reps = 1;
   for (int i = 0; i < SAMPLES + 1; i++) {
     double t0 = now();
     for (long r = 0; r < reps; r++) {
+      size_t q = (size_t)r % copies;
       if (packed)
-        strand__gemm_packed(false, m, 1.0f, a, k, pb, 0.0f, c, n, NULL, NULL, scratch);
+        strand__gemm_packed(false, m, 1.0f, a, k, pb[q], 0.0f, c, n, NULL, NULL, scratch);
       else
-        strand__gemm(kernel, false, s->trans_b, m, n, k, 1.0f, a, k, b, ldb, 0.0f, c, n, NULL,
-                     NULL, scratch);
+        strand__gemm(kernel, false, s->trans_b, m, n, k, 1.0f, a, k, b[q], ldb, 0.0f, c, n,
+                     NULL, NULL, scratch);
     }
     double dt = now() - t0;
     if (i == 0) { /* warm-up; sizes the repetitions */
@@ -82,7 +90,8 @@ static timing time_gemm(const strand__gemm_kernel *kernel, const shape *s, bool 
     }
     samples[i - 1] = dt / (double)reps;
   }
-  free(a), free(b), free(c), free(scratch), free(pb);
+  for (size_t q = 0; q < copies; q++) free(b[q]), free(pb[q]);
+  free(a), free(c), free(scratch);
   timing t = {.median = median(samples, SAMPLES)};
   t.best = samples[0];
   return t;
@@ -106,13 +115,16 @@ int main(int argc, char **argv) {
   printf("\n");
 
   static const shape shapes[] = {
-      {"square", 1024, 1024, 1024, false},
-      {"square, B^T", 1024, 1024, 1024, true},
-      {"MLP batch 1, W^T", 1, 512, 784, true},
-      {"MLP batch 32, W^T", 32, 512, 784, true},
-      {"transformer", 128, 256, 256, false},
-      {"transformer", 128, 1024, 256, false},
-      {"conv as GEMM", 3136, 64, 576, false},
+      {"square", 1024, 1024, 1024, false, 0},
+      {"square, B^T", 1024, 1024, 1024, true, 0},
+      {"MLP batch 1, W^T", 1, 512, 784, true, 0},
+      {"MLP batch 32, W^T", 32, 512, 784, true, 0},
+      {"transformer", 128, 256, 256, false, 0},
+      {"transformer", 128, 1024, 256, false, 0},
+      {"conv as GEMM", 3136, 64, 576, false, 0},
+      /* ResNet-18's last Winograd layers at batch 1: 16 tiles, 1 MiB of
+       * weights per product, 64 MiB in turn (past L3) */
+      {"16 rows, B from memory", 16, 512, 512, false, 64},
   };
   printf("GFLOP/s: median of %d samples of %.2f s (best sample in parentheses: the host\n"
          "is shared, the best shows the code, the median the moment). Packed: B packed once\n"

@@ -235,10 +235,13 @@ size_t strand__gemm_scratch_size(const strand__gemm_kernel *kernel, size_t m, si
 
 /* The micro loops over one packed A block (mc rows, kc steps) and nc
  * columns of B panels (`panel_stride` floats apart, row 0 of this k block
- * at b_panels), writing C from c (row ic, column col). */
+ * at b_panels), writing C from c (row ic, column col). With `cold`, B was
+ * packed beforehand and may be in memory only (weights): the first row of
+ * tiles, which reads the panels from there, has each tile prefetch the
+ * next one; the rows after it find them in L2. */
 static void sweep(const strand__gemm_kernel *kern, const float *a_buf, size_t mc, size_t kc,
-                  const float *b_panels, size_t panel_stride, size_t nc, float *c, size_t ldc,
-                  float alpha, float beta_step, const strand__gemm_epilogue *ep_step,
+                  const float *b_panels, size_t panel_stride, size_t nc, bool cold, float *c,
+                  size_t ldc, float alpha, float beta_step, const strand__gemm_epilogue *ep_step,
                   size_t col) {
   const size_t mr = kern->mr, nr = kern->nr;
   for (size_t ir = 0; ir < mc; ir += mr) {
@@ -252,9 +255,12 @@ static void sweep(const strand__gemm_kernel *kern, const float *a_buf, size_t mc
                    panel_stride, c_row + jr, ldc, alpha, beta_step, ep_step, col + jr);
       continue;
     }
-    for (size_t jr = 0; jr < nc; jr += nr)
-      kern->tile(rows, min_size(nr, nc - jr), kc, a_panel, b_panels + jr / nr * panel_stride,
-                 c_row + jr, ldc, alpha, beta_step, ep_step, col + jr);
+    for (size_t jr = 0; jr < nc; jr += nr) {
+      const float *panel = b_panels + jr / nr * panel_stride;
+      const float *next = cold && ir == 0 && jr + nr < nc ? panel + panel_stride : NULL;
+      kern->tile(rows, min_size(nr, nc - jr), kc, a_panel, panel, next, c_row + jr, ldc, alpha,
+                 beta_step, ep_step, col + jr);
+    }
   }
 }
 
@@ -305,8 +311,8 @@ static void run(const strand__gemm_kernel *kern, bool trans_a, size_t m, size_t 
         else pack_a(kern, trans_a, a, lda, ic, mc, pc, kc, a_buf);
         for (size_t jc = n0; jc < n1; jc += nc_step)
           sweep(kern, a_buf, mc, kc, bs->panels + jc * bs->k + pc * nr, panel_stride,
-                min_size(nc_step, n1 - jc), c + ic * ldc + jc, ldc, alpha, beta_step, ep_step,
-                jc);
+                min_size(nc_step, n1 - jc), true, c + ic * ldc + jc, ldc, alpha, beta_step,
+                ep_step, jc);
       }
     }
     return;
@@ -321,8 +327,8 @@ static void run(const strand__gemm_kernel *kern, bool trans_a, size_t m, size_t 
       for (size_t ic = m0; ic < m1; ic += mc_step) {
         size_t mc = min_size(mc_step, m1 - ic);
         pack_a(kern, trans_a, a, lda, ic, mc, pc, kc, a_buf);
-        sweep(kern, a_buf, mc, kc, b_buf, kc * nr, nc, c + ic * ldc + jc, ldc, alpha, beta_step,
-              ep_step, jc);
+        sweep(kern, a_buf, mc, kc, b_buf, kc * nr, nc, false, c + ic * ldc + jc, ldc, alpha,
+              beta_step, ep_step, jc);
       }
     }
   }

@@ -202,11 +202,16 @@ void strand__gemm_reference(bool trans_a, bool trans_b, size_t m, size_t n, size
  * then, if `epilogue` is non-NULL, adds epilogue->bias[col + j] and applies
  * the activation. Apanel holds kc steps of mr floats (a[p*mr + r]);
  * Bpanel holds kc rows of kernel nr floats (b[p*NR + j]), zero beyond nr.
- * 1 <= mr <= MR, 1 <= nr <= NR, kc >= 1. Reads and writes nothing else. */
+ * 1 <= mr <= MR, 1 <= nr <= NR, kc >= 1. Reads and writes nothing else.
+ * `next` is the B panel the sweep's following call reads (kc rows like
+ * Bpanel), or NULL: a kernel may prefetch it while it computes, so that a
+ * B streamed from memory (a large layer's weights at batch 1, which only a
+ * few tiles of rows share) arrives in cache in time. Prefetching never
+ * faults and never changes a result. */
 typedef void strand__gemm_tile_fn(size_t mr, size_t nr, size_t kc, const float *a,
-                                  const float *b, float *c, size_t ldc, float alpha,
-                                  float beta, const strand__gemm_epilogue *epilogue,
-                                  size_t col);
+                                  const float *b, const float *next, float *c, size_t ldc,
+                                  float alpha, float beta,
+                                  const strand__gemm_epilogue *epilogue, size_t col);
 
 /* The packing primitive: dst[p*out_stride + r] = src[r*ld + p] for p < kc,
  * r < rows, and 0 for rows <= r < out_stride (rows <= out_stride <= 32).

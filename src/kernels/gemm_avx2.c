@@ -54,21 +54,18 @@ INLINE void k_step(const size_t mr, const size_t nv, const float *a, const float
  * floats apart and zero past nr, so whole vectors may be loaded; C and bias
  * are accessed through masks, never past column nr. */
 INLINE void tile_body(const size_t mr, const size_t nv, size_t nr, size_t kc, const float *a,
-                      const float *b, float *c, size_t ldc, float alpha, float beta,
-                      const strand__gemm_epilogue *ep, size_t col) {
+                      const float *b, const float *next, float *c, size_t ldc, float alpha,
+                      float beta, const strand__gemm_epilogue *ep, size_t col) {
   /* One chain of fused multiply-adds per element, whatever mr: a row
    * computed in a batch of M rows must give the bits it gives alone
-   * (dynamic batching relies on it). Splitting k into `chains` sets of
+   * (dynamic batching relies on it). Splitting k into several sets of
    * accumulators would hide FMA latency for short tiles, but only if the
-   * split depended on the columns alone, never on mr; it is kept at 1. */
-  const size_t chains = 1;
-  __m256 acc[4][MR][NV];
-#pragma GCC unroll 4
-  for (size_t s = 0; s < chains; s++)
+   * split depended on the columns alone, never on mr; there is none. */
+  __m256 acc[MR][NV];
 #pragma GCC unroll 6
-    for (size_t r = 0; r < mr; r++)
+  for (size_t r = 0; r < mr; r++)
 #pragma GCC unroll 2
-      for (size_t v = 0; v < nv; v++) acc[s][r][v] = _mm256_setzero_ps();
+    for (size_t v = 0; v < nv; v++) acc[r][v] = _mm256_setzero_ps();
 
 #pragma GCC unroll 6
   for (size_t r = 0; r < mr; r++) {
@@ -76,25 +73,14 @@ INLINE void tile_body(const size_t mr, const size_t nv, size_t nr, size_t kc, co
     _mm_prefetch((const char *)(c + r * ldc + nr - 1), _MM_HINT_T0);
   }
 
-  size_t p = 0;
+  /* Row p of the next panel toward L2 with row p of this one. */
 #pragma GCC unroll 2
-  for (; p + chains <= kc; p += chains) {
-#pragma GCC unroll 4
-    for (size_t s = 0; s < chains; s++) k_step(mr, nv, a + s * mr, b + s * NR, acc[s]);
-    a += chains * mr;
-    b += chains * NR;
-  }
-  for (; p < kc; p++) { /* the k steps left over by the chains */
-    k_step(mr, nv, a, b, acc[0]);
+  for (size_t p = 0; p < kc; p++) {
+    if (next) _mm_prefetch((const char *)(next + p * NR), _MM_HINT_T1);
+    k_step(mr, nv, a, b, acc);
     a += mr;
     b += NR;
   }
-#pragma GCC unroll 4
-  for (size_t s = 1; s < chains; s++)
-#pragma GCC unroll 6
-    for (size_t r = 0; r < mr; r++)
-#pragma GCC unroll 2
-      for (size_t v = 0; v < nv; v++) acc[0][r][v] = _mm256_add_ps(acc[0][r][v], acc[s][r][v]);
 
   size_t counts[NV];
   __m256i masks[NV];
@@ -109,7 +95,7 @@ INLINE void tile_body(const size_t mr, const size_t nv, size_t nr, size_t kc, co
     float *c_row = c + r * ldc;
 #pragma GCC unroll 2
     for (size_t v = 0; v < nv; v++) {
-      __m256 x = acc[0][r][v];
+      __m256 x = acc[r][v];
       if (alpha != 1.0f) x = _mm256_mul_ps(x, valpha);
       if (beta != 0.0f)
         x = _mm256_fmadd_ps(vbeta, load_part(c_row + v * LANES, counts[v], masks[v]), x);
@@ -128,15 +114,16 @@ INLINE void tile_body(const size_t mr, const size_t nv, size_t nr, size_t kc, co
   }
 }
 
-typedef void tile_fixed_fn(size_t nr, size_t kc, const float *a, const float *b, float *c,
-                           size_t ldc, float alpha, float beta, const strand__gemm_epilogue *ep,
-                           size_t col);
+typedef void tile_fixed_fn(size_t nr, size_t kc, const float *a, const float *b,
+                           const float *next, float *c, size_t ldc, float alpha, float beta,
+                           const strand__gemm_epilogue *ep, size_t col);
 
 #define DEFINE_TILE(R, V)                                                                  \
   static TARGET void tile_##R##_##V(size_t nr, size_t kc, const float *a, const float *b, \
-                                    float *c, size_t ldc, float alpha, float beta,        \
-                                    const strand__gemm_epilogue *ep, size_t col) {        \
-    tile_body(R, V, nr, kc, a, b, c, ldc, alpha, beta, ep, col);                         \
+                                    const float *next, float *c, size_t ldc, float alpha, \
+                                    float beta, const strand__gemm_epilogue *ep,          \
+                                    size_t col) {                                         \
+    tile_body(R, V, nr, kc, a, b, next, c, ldc, alpha, beta, ep, col);                   \
   }
 #define DEFINE_ROW(R) DEFINE_TILE(R, 1) DEFINE_TILE(R, 2)
 #define ROWS(X) X(1) X(2) X(3) X(4) X(5) X(6)
@@ -147,9 +134,9 @@ static tile_fixed_fn *const tiles[MR][NV] = {ROWS(TABLE_ROW)};
 _Static_assert(NV == 2, "the table lists one and two vectors per row");
 
 static TARGET void tile(size_t mr, size_t nr, size_t kc, const float *a, const float *b,
-                        float *c, size_t ldc, float alpha, float beta,
+                        const float *next, float *c, size_t ldc, float alpha, float beta,
                         const strand__gemm_epilogue *ep, size_t col) {
-  tiles[mr - 1][(nr - 1) / LANES](nr, kc, a, b, c, ldc, alpha, beta, ep, col);
+  tiles[mr - 1][(nr - 1) / LANES](nr, kc, a, b, next, c, ldc, alpha, beta, ep, col);
 }
 
 /* ---- packing ---- */

@@ -70,8 +70,8 @@ INLINE void store_vector(__m512 x, __mmask16 mask, float *c, float alpha, float 
  * Short tiles get their parallelism from several panels (tile_wide), never
  * from splitting k. */
 INLINE void tile_body(const size_t mr, const size_t nv, size_t nr, size_t kc, const float *a,
-                      const float *b, float *c, size_t ldc, float alpha, float beta,
-                      const strand__gemm_epilogue *ep, size_t col) {
+                      const float *b, const float *next, float *c, size_t ldc, float alpha,
+                      float beta, const strand__gemm_epilogue *ep, size_t col) {
   __m512 acc[MR][NV];
 #pragma GCC unroll 14
   for (size_t r = 0; r < mr; r++)
@@ -84,8 +84,14 @@ INLINE void tile_body(const size_t mr, const size_t nv, size_t nr, size_t kc, co
     _mm_prefetch((const char *)(c + r * ldc + nr - 1), _MM_HINT_T0);
   }
 
+  /* Row p of the next panel toward L2 with row p of this one: one
+   * tile's time ahead, the latency of memory is hidden. */
 #pragma GCC unroll 2
   for (size_t p = 0; p < kc; p++) {
+    if (next) {
+      _mm_prefetch((const char *)(next + p * NR), _MM_HINT_T1);
+      _mm_prefetch((const char *)(next + p * NR + LANES), _MM_HINT_T1);
+    }
     k_step(mr, nv, a, b, acc);
     a += mr;
     b += NR;
@@ -168,15 +174,16 @@ static TARGET void tile_wide(size_t mr, size_t nr, size_t kc, const float *a, co
   wides[mr - 1][(nr - 1) / LANES](nr, kc, a, b, stride, c, ldc, alpha, beta, ep, col);
 }
 
-typedef void tile_fixed_fn(size_t nr, size_t kc, const float *a, const float *b, float *c,
-                           size_t ldc, float alpha, float beta, const strand__gemm_epilogue *ep,
-                           size_t col);
+typedef void tile_fixed_fn(size_t nr, size_t kc, const float *a, const float *b,
+                           const float *next, float *c, size_t ldc, float alpha, float beta,
+                           const strand__gemm_epilogue *ep, size_t col);
 
 #define DEFINE_TILE(R, V)                                                                  \
   static TARGET void tile_##R##_##V(size_t nr, size_t kc, const float *a, const float *b, \
-                                    float *c, size_t ldc, float alpha, float beta,        \
-                                    const strand__gemm_epilogue *ep, size_t col) {        \
-    tile_body(R, V, nr, kc, a, b, c, ldc, alpha, beta, ep, col);                         \
+                                    const float *next, float *c, size_t ldc, float alpha, \
+                                    float beta, const strand__gemm_epilogue *ep,          \
+                                    size_t col) {                                         \
+    tile_body(R, V, nr, kc, a, b, next, c, ldc, alpha, beta, ep, col);                   \
   }
 #define DEFINE_ROW(R) DEFINE_TILE(R, 1) DEFINE_TILE(R, 2)
 #define ROWS(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14)
@@ -187,9 +194,9 @@ static tile_fixed_fn *const tiles[MR][NV] = {ROWS(TABLE_ROW)};
 _Static_assert(NV == 2, "the table lists one and two vectors per row");
 
 static TARGET void tile(size_t mr, size_t nr, size_t kc, const float *a, const float *b,
-                        float *c, size_t ldc, float alpha, float beta,
+                        const float *next, float *c, size_t ldc, float alpha, float beta,
                         const strand__gemm_epilogue *ep, size_t col) {
-  tiles[mr - 1][(nr - 1) / LANES](nr, kc, a, b, c, ldc, alpha, beta, ep, col);
+  tiles[mr - 1][(nr - 1) / LANES](nr, kc, a, b, next, c, ldc, alpha, beta, ep, col);
 }
 
 /* ---- packing ---- */

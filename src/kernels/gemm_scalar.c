@@ -15,9 +15,10 @@ static inline void accumulate(size_t mr, size_t kc, const float *a, const float 
   }
 }
 
-static void tile(size_t mr, size_t nr, size_t kc, const float *a, const float *b, float *c,
-                 size_t ldc, float alpha, float beta, const strand__gemm_epilogue *ep,
-                 size_t col) {
+static void tile(size_t mr, size_t nr, size_t kc, const float *a, const float *b,
+                 const float *next, float *c, size_t ldc, float alpha, float beta,
+                 const strand__gemm_epilogue *ep, size_t col) {
+  (void)next; /* no prefetching in portable C */
   float acc[MR][NR] = {{0}};
   if (mr == MR)
     accumulate(MR, kc, a, b, acc);
