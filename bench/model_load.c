@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
     ms[r] = now_ms() - t0;
     if (r == 0) {
       rss_growth = resident_bytes() - before;
-      strand_memory_stats st;
+      strand_memory_stats st = {.struct_size = sizeof st};
       strand_memory_get_stats(&st);
       counted = st.total_live_bytes;
       strand_model_parameter_count(model, &params, &param_bytes);

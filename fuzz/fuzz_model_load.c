@@ -32,8 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     abort(); /* a failing call leaves its out-parameter untouched */
   }
   /* Nothing may outlive the call. */
-  strand_memory_stats stats;
-  strand_memory_get_stats(&stats);
+  strand_memory_stats stats = {.struct_size = sizeof stats};
+  if (strand_memory_get_stats(&stats) != STRAND_OK) abort();
   if (stats.total_live_bytes != 0 || stats.total_live_objects != 0) abort();
   return 0;
 }

@@ -1169,6 +1169,9 @@ STRAND_API const char *strand_memory_category_name(strand_memory_category catego
  * pages). Tensor data and smaller blocks come from malloc, which reuses
  * them from run to run without new page faults. */
 typedef struct strand_memory_stats {
+  /* sizeof(strand_memory_stats), set by the caller: a later version fills
+   * only the fields a caller built against an older header has room for. */
+  size_t struct_size;
   uint64_t live_bytes[STRAND_MEMORY_CATEGORY_COUNT];
   uint64_t peak_bytes[STRAND_MEMORY_CATEGORY_COUNT];
   uint64_t total_live_bytes;
@@ -1180,9 +1183,15 @@ typedef struct strand_memory_stats {
   uint64_t failed_allocations; /* refused by the limit or by the system */
 } strand_memory_stats;
 
-/* Fills `out` with the current figures. NULL is a no-op.
+/* Fills `out` with the current figures, as far as out->struct_size reaches
+ * (set it first: `strand_memory_stats st = {.struct_size = sizeof st};`),
+ * and sets struct_size to the bytes filled (the smaller of the caller's and
+ * this version's).
+ *   out  in/out: the caller's struct; struct_size in, the figures out.
+ * Returns STRAND_E_INVALID_ARGUMENT for a NULL out or a struct_size too small
+ * to hold `live_bytes`; `out` is then untouched.
  * Thread safety: any. */
-STRAND_API void strand_memory_get_stats(strand_memory_stats *out);
+STRAND_API strand_status strand_memory_get_stats(strand_memory_stats *out);
 
 /* Sets the process-wide limit on strand's live native bytes (all categories
  * together); 0 removes it. A limit below current use is allowed: existing

@@ -75,8 +75,8 @@ static int selected(int argc, char **argv, const char *name) {
 }
 
 static void check_nothing_alive(const char *name) {
-  strand_memory_stats st;
-  strand_memory_get_stats(&st);
+  strand_memory_stats st = {.struct_size = sizeof st};
+  CHECK_OK(strand_memory_get_stats(&st));
   if (st.total_live_objects != 0 || st.total_live_bytes != 0) {
     test_fail(__FILE__, __LINE__, "%s left %llu live objects and %llu native bytes",
               name, (unsigned long long)st.total_live_objects,

@@ -244,23 +244,33 @@ void strand__free_string(char *text) {
   if (text) strand__free(text, strlen(text) + 1, STRAND_MEMORY_OTHER);
 }
 
-void strand_memory_get_stats(strand_memory_stats *out) {
-  if (!out) return;
+strand_status strand_memory_get_stats(strand_memory_stats *out) {
+  static const char fn[] = "strand_memory_get_stats";
   strand__init();
-  memset(out, 0, sizeof *out);
+  if (!out) return strand__fail(STRAND_E_INVALID_ARGUMENT, "%s: out is NULL", fn);
+  /* Callers built against an older header pass a smaller struct: they get
+   * the fields they know. */
+  const size_t first_version = offsetof(strand_memory_stats, live_bytes) + sizeof out->live_bytes;
+  const size_t room = out->struct_size;
+  if (room < first_version)
+    return strand__fail(STRAND_E_INVALID_ARGUMENT, "%s: out->struct_size is %zu; set it to "
+                        "sizeof(strand_memory_stats), %zu", fn, room, sizeof *out);
+  strand_memory_stats all = {.struct_size = room < sizeof all ? room : sizeof all};
   for (int c = 0; c < STRAND_MEMORY_CATEGORY_COUNT; c++) {
-    out->live_bytes[c] = atomic_load_explicit(&live[c], memory_order_relaxed);
-    out->peak_bytes[c] = atomic_load_explicit(&peak[c], memory_order_relaxed);
+    all.live_bytes[c] = atomic_load_explicit(&live[c], memory_order_relaxed);
+    all.peak_bytes[c] = atomic_load_explicit(&peak[c], memory_order_relaxed);
   }
-  out->total_live_bytes = atomic_load_explicit(&total_live, memory_order_relaxed);
-  out->total_peak_bytes = atomic_load_explicit(&total_peak, memory_order_relaxed);
-  out->limit_bytes = atomic_load_explicit(&limit_bytes, memory_order_relaxed);
+  all.total_live_bytes = atomic_load_explicit(&total_live, memory_order_relaxed);
+  all.total_peak_bytes = atomic_load_explicit(&total_peak, memory_order_relaxed);
+  all.limit_bytes = atomic_load_explicit(&limit_bytes, memory_order_relaxed);
   for (int k = 0; k < STRAND_KIND_COUNT; k++) {
-    out->live_objects[k] = strand__live_objects((strand_kind)k);
-    out->total_live_objects += out->live_objects[k];
+    all.live_objects[k] = strand__live_objects((strand_kind)k);
+    all.total_live_objects += all.live_objects[k];
   }
-  out->allocations = atomic_load_explicit(&allocations, memory_order_relaxed);
-  out->failed_allocations = atomic_load_explicit(&failed_allocations, memory_order_relaxed);
+  all.allocations = atomic_load_explicit(&allocations, memory_order_relaxed);
+  all.failed_allocations = atomic_load_explicit(&failed_allocations, memory_order_relaxed);
+  memcpy(out, &all, all.struct_size);
+  return STRAND_OK;
 }
 
 void strand_memory_set_limit(uint64_t bytes) {

@@ -530,8 +530,8 @@ TEST(session_released_while_runs_are_queued) {
   CHECK_OK(run1(plain, o.x, &o.expected));
   test_run_threads(9, orphan_thread, &o);
   CHECK(atomic_load(&o.wrong) == 0);
-  strand_memory_stats m;
-  strand_memory_get_stats(&m);
+  strand_memory_stats m = {.struct_size = sizeof m};
+  CHECK_OK(strand_memory_get_stats(&m));
   CHECK(m.live_objects[STRAND_KIND_SESSION] == 1); /* `plain` only */
   strand_tensor_release(o.x);
   strand_tensor_release(o.expected);
@@ -586,12 +586,13 @@ TEST(every_allocation_failure_of_a_batched_run_is_clean) {
     strand_tensor_release(x3);
     p.session = s;
     atomic_store(&p.next, 0);
-    strand_memory_stats before, after;
-    strand_memory_get_stats(&before);
+    strand_memory_stats before = {.struct_size = sizeof before};
+    strand_memory_stats after = {.struct_size = sizeof after};
+    CHECK_OK(strand_memory_get_stats(&before));
     strand_memory_fail_nth(n);
     test_run_threads(2, pair_runner, &p);
     strand_memory_fail_nth(0);
-    strand_memory_get_stats(&after);
+    CHECK_OK(strand_memory_get_stats(&after));
     for (int i = 0; i < 2; i++) {
       CHECK(p.status[i] == STRAND_OK || p.status[i] == STRAND_E_OUT_OF_MEMORY);
       CHECK(p.right[i]);
@@ -612,8 +613,8 @@ TEST(every_allocation_failure_of_a_batched_run_is_clean) {
               (unsigned long long)st.batched_runs,
               (unsigned long long)(after.failed_allocations - before.failed_allocations));
     strand_session_release(s);
-    strand_memory_stats m;
-    strand_memory_get_stats(&m);
+    strand_memory_stats m = {.struct_size = sizeof m};
+    CHECK_OK(strand_memory_get_stats(&m));
     CHECK(m.live_objects[STRAND_KIND_SESSION] == 0);
     CHECK(m.live_objects[STRAND_KIND_TENSOR] == 4); /* the inputs and expectations */
     if (test_failed_now()) break;

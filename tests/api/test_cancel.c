@@ -121,11 +121,11 @@ TEST(token_flag_is_sticky_until_reset) {
   CHECK_OK(strand_cancel_token_retain(t));
   strand_cancel_token_release(t);
   CHECK(strand_cancel_token_is_canceled(t) == 0);
-  strand_memory_stats m;
-  strand_memory_get_stats(&m);
+  strand_memory_stats m = {.struct_size = sizeof m};
+  CHECK_OK(strand_memory_get_stats(&m));
   CHECK(m.live_objects[STRAND_KIND_CANCEL_TOKEN] == 1);
   strand_cancel_token_release(t);
-  strand_memory_get_stats(&m);
+  CHECK_OK(strand_memory_get_stats(&m));
   CHECK(m.live_objects[STRAND_KIND_CANCEL_TOKEN] == 0);
 }
 

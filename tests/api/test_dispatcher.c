@@ -32,8 +32,8 @@ static double now_s(void) {
 static int wait_for_nothing_alive(void) {
   double deadline = now_s() + 10.0;
   for (;;) {
-    strand_memory_stats st;
-    strand_memory_get_stats(&st);
+    strand_memory_stats st = {.struct_size = sizeof st};
+    CHECK_OK(strand_memory_get_stats(&st));
     if (st.total_live_bytes == 0 && st.total_live_objects == 0) return 1;
     if (now_s() > deadline) return 0;
     sleep_ms(1);
@@ -93,8 +93,8 @@ static void open_gate(void) { atomic_store(&gate_open, 1); }
 TEST(create_with_defaults_and_with_options) {
   strand_dispatcher *d = NULL;
   REQUIRE_OK(strand_dispatcher_create(NULL, &d));
-  strand_memory_stats m;
-  strand_memory_get_stats(&m);
+  strand_memory_stats m = {.struct_size = sizeof m};
+  CHECK_OK(strand_memory_get_stats(&m));
   CHECK(m.live_objects[STRAND_KIND_DISPATCHER] == 1);
   strand_dispatcher_release(d);
 
@@ -123,8 +123,8 @@ TEST(create_fails_cleanly_at_every_allocation) {
     } else {
       CHECK(st == STRAND_E_OUT_OF_MEMORY);
       CHECK(d == NULL);
-      strand_memory_stats m;
-      strand_memory_get_stats(&m);
+      strand_memory_stats m = {.struct_size = sizeof m};
+      CHECK_OK(strand_memory_get_stats(&m));
       CHECK(m.total_live_bytes == 0 && m.total_live_objects == 0);
     }
   }
@@ -431,8 +431,8 @@ TEST(last_release_while_runs_are_queued_from_other_threads) {
   REQUIRE(wait_for_depth(d, BLOCKED));
   CHECK_OK(strand_dispatcher_post(d, count_post, NULL));
   strand_dispatcher_release(d); /* the runs in progress keep it alive */
-  strand_memory_stats m;
-  strand_memory_get_stats(&m);
+  strand_memory_stats m = {.struct_size = sizeof m};
+  CHECK_OK(strand_memory_get_stats(&m));
   CHECK(m.live_objects[STRAND_KIND_DISPATCHER] == 1);
   open_gate();
   for (int i = 0; i < BLOCKED; i++) pthread_join(threads[i], NULL);

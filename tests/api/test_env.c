@@ -13,8 +13,8 @@ __attribute__((constructor(101))) static void set_environment(void) {
 
 TEST(environment_sets_level_limit_and_log) {
   CHECK(strand_leak_get_level() == STRAND_LEAK_SAMPLE);
-  strand_memory_stats st;
-  strand_memory_get_stats(&st);
+  strand_memory_stats st = {.struct_size = sizeof st};
+  CHECK_OK(strand_memory_get_stats(&st));
   CHECK(st.limit_bytes == 64ULL << 20);
   CHECK(strand_log_get_level() == STRAND_LOG_ERROR);
   /* every third tensor of this thread is traced */
@@ -27,8 +27,8 @@ TEST(api_calls_override_the_environment) {
   CHECK_OK(strand_leak_set_level(STRAND_LEAK_OFF, 0));
   CHECK(strand_leak_get_level() == STRAND_LEAK_OFF);
   strand_memory_set_limit(0);
-  strand_memory_stats st;
-  strand_memory_get_stats(&st);
+  strand_memory_stats st = {.struct_size = sizeof st};
+  CHECK_OK(strand_memory_get_stats(&st));
   CHECK(st.limit_bytes == 0);
   CHECK_OK(strand_log_set_level(STRAND_LOG_WARN));
   CHECK_STATUS(STRAND_E_INVALID_ARGUMENT, strand_log_set_level((strand_log_level)42));

@@ -8,8 +8,9 @@
 
 TEST(limit_refuses_with_a_clear_message_and_changes_nothing) {
   strand_memory_set_limit(1 << 20);
-  strand_memory_stats before, after;
-  strand_memory_get_stats(&before);
+  strand_memory_stats before = {.struct_size = sizeof before};
+  strand_memory_stats after = {.struct_size = sizeof after};
+  CHECK_OK(strand_memory_get_stats(&before));
   int64_t big[] = {512, 1024}; /* 2 MiB of float32 */
   strand_tensor *t = NULL;
   CHECK_STATUS(STRAND_E_MEMORY_LIMIT, strand_tensor_create(STRAND_DTYPE_FLOAT32, big, 2, &t));
@@ -17,7 +18,7 @@ TEST(limit_refuses_with_a_clear_message_and_changes_nothing) {
   CHECK_MSG("with 0 B in use");
   CHECK_MSG("the limit is 1.0 MiB (1048576 bytes)");
   CHECK(t == NULL);
-  strand_memory_get_stats(&after);
+  CHECK_OK(strand_memory_get_stats(&after));
   CHECK(after.total_live_bytes == before.total_live_bytes);
   CHECK(after.live_objects[STRAND_KIND_TENSOR] == before.live_objects[STRAND_KIND_TENSOR]);
   CHECK(after.failed_allocations == before.failed_allocations + 1);
@@ -28,10 +29,10 @@ TEST(limit_refuses_with_a_clear_message_and_changes_nothing) {
   REQUIRE_OK(strand_tensor_create(STRAND_DTYPE_FLOAT32, small, 2, &a));
   CHECK_STATUS(STRAND_E_MEMORY_LIMIT, strand_tensor_create(STRAND_DTYPE_FLOAT32, small, 2, &b));
   CHECK_MSG("in use");
-  strand_memory_get_stats(&after);
+  CHECK_OK(strand_memory_get_stats(&after));
   CHECK(after.live_bytes[STRAND_MEMORY_TENSOR] == 512 * 1024);
   strand_tensor_release(a);
-  strand_memory_get_stats(&after);
+  CHECK_OK(strand_memory_get_stats(&after));
   CHECK(after.live_bytes[STRAND_MEMORY_TENSOR] == 0);
   CHECK(after.total_live_bytes == 0);
   CHECK(after.peak_bytes[STRAND_MEMORY_TENSOR] >= 512 * 1024);
@@ -56,15 +57,91 @@ TEST(peaks_follow_use_and_reset) {
   strand_tensor *a;
   REQUIRE_OK(strand_tensor_create(STRAND_DTYPE_INT32, shape, 1, &a));
   strand_tensor_release(a);
-  strand_memory_stats st;
-  strand_memory_get_stats(&st);
+  strand_memory_stats st = {.struct_size = sizeof st};
+  CHECK_OK(strand_memory_get_stats(&st));
   CHECK(st.peak_bytes[STRAND_MEMORY_TENSOR] == 4000);
   CHECK(st.total_peak_bytes >= 4000);
   CHECK(st.live_bytes[STRAND_MEMORY_TENSOR] == 0);
   strand_memory_reset_peaks();
-  strand_memory_get_stats(&st);
+  CHECK_OK(strand_memory_get_stats(&st));
   CHECK(st.peak_bytes[STRAND_MEMORY_TENSOR] == 0);
-  strand_memory_get_stats(NULL);
+}
+
+/* True when every byte of `p` from `from` to `to` is `sentinel`. */
+static int bytes_are(const void *p, size_t from, size_t to, unsigned char sentinel) {
+  for (size_t i = from; i < to; i++)
+    if (((const unsigned char *)p)[i] != sentinel) return 0;
+  return 1;
+}
+
+TEST(stats_refuse_a_null_out) {
+  CHECK_STATUS(STRAND_E_INVALID_ARGUMENT, strand_memory_get_stats(NULL));
+  CHECK_MSG("strand_memory_get_stats: out is NULL");
+}
+
+/* A struct_size left unset (0), or too small to hold `live_bytes`, is
+ * refused with a message naming the field, and the struct is untouched. */
+TEST(stats_refuse_a_struct_size_unset_or_too_small) {
+  strand_memory_stats unset;
+  memset(&unset, 0, sizeof unset);
+  CHECK_STATUS(STRAND_E_INVALID_ARGUMENT, strand_memory_get_stats(&unset));
+  CHECK_MSG("out->struct_size is 0");
+  CHECK_MSG("set it to sizeof(strand_memory_stats)");
+  CHECK(bytes_are(&unset, 0, sizeof unset, 0));
+
+  const size_t too_small[] = {sizeof(size_t),
+                              offsetof(strand_memory_stats, live_bytes) + sizeof(uint64_t),
+                              offsetof(strand_memory_stats, peak_bytes) - 1};
+  for (size_t i = 0; i < sizeof too_small / sizeof too_small[0]; i++) {
+    strand_memory_stats st;
+    memset(&st, 0xab, sizeof st);
+    st.struct_size = too_small[i];
+    CHECK_STATUS(STRAND_E_INVALID_ARGUMENT, strand_memory_get_stats(&st));
+    CHECK_MSG("set it to sizeof(strand_memory_stats)");
+    CHECK(st.struct_size == too_small[i]);
+    CHECK(bytes_are(&st, sizeof st.struct_size, sizeof st, 0xab));
+  }
+}
+
+/* A caller built against an older, smaller struct gets exactly the prefix
+ * it has room for: the bytes past it stay as they were, and struct_size
+ * stays at its size. */
+TEST(stats_fill_only_an_older_callers_prefix) {
+  int64_t shape[] = {250};
+  strand_tensor *t = NULL;
+  REQUIRE_OK(strand_tensor_create(STRAND_DTYPE_FLOAT32, shape, 1, &t));
+  const size_t old_size = offsetof(strand_memory_stats, limit_bytes);
+  strand_memory_stats old;
+  memset(&old, 0xab, sizeof old);
+  old.struct_size = old_size;
+  CHECK_OK(strand_memory_get_stats(&old));
+  CHECK(old.struct_size == old_size);
+  CHECK(old.live_bytes[STRAND_MEMORY_TENSOR] == 1000);
+  CHECK(old.peak_bytes[STRAND_MEMORY_TENSOR] >= 1000);
+  CHECK(old.total_live_bytes >= 1000 && old.total_peak_bytes >= old.total_live_bytes);
+  CHECK(bytes_are(&old, old_size, sizeof old, 0xab));
+  strand_tensor_release(t);
+}
+
+/* A caller built against a newer, larger struct gets every field this
+ * version has, struct_size set back to this version's size, and nothing
+ * written past it. */
+TEST(stats_tell_a_newer_caller_what_was_filled) {
+  strand_memory_stats now = {.struct_size = sizeof now};
+  CHECK_OK(strand_memory_get_stats(&now));
+  CHECK(now.struct_size == sizeof(strand_memory_stats));
+  struct {
+    strand_memory_stats stats;
+    uint64_t later;
+  } newer;
+  memset(&newer, 0xcd, sizeof newer);
+  newer.stats.struct_size = sizeof newer;
+  CHECK_OK(strand_memory_get_stats(&newer.stats));
+  CHECK(newer.stats.struct_size == sizeof(strand_memory_stats));
+  CHECK(newer.stats.total_live_objects == 0 && newer.stats.total_live_bytes == 0);
+  CHECK(newer.stats.limit_bytes == now.limit_bytes);
+  CHECK(newer.stats.failed_allocations == now.failed_allocations);
+  CHECK(newer.later == 0xcdcdcdcdcdcdcdcdull);
 }
 
 TEST(byte_counts_parse_with_suffixes) {

@@ -182,8 +182,8 @@ TEST(buffers_are_copied) {
   CHECK_OK(strand_model_load_buffer(copy, built.size, &m));
   memset(copy, 0xab, built.size);
   free(copy);
-  strand_memory_stats stats;
-  strand_memory_get_stats(&stats);
+  strand_memory_stats stats = {.struct_size = sizeof stats};
+  CHECK_OK(strand_memory_get_stats(&stats));
   CHECK(stats.live_bytes[STRAND_MEMORY_WEIGHTS] >= built.size);
   CHECK(stats.live_objects[STRAND_KIND_MODEL] == 1);
   strand_value_info v;
@@ -237,8 +237,8 @@ static void sweep(const char *what, strand_status (*load)(strand_model **)) {
     if (st != STRAND_E_OUT_OF_MEMORY)
       test_fail(__FILE__, __LINE__, "%s, allocation %llu: %s: %s", what, (unsigned long long)n,
                 strand_status_name(st), strand_errmsg());
-    strand_memory_stats stats;
-    strand_memory_get_stats(&stats);
+    strand_memory_stats stats = {.struct_size = sizeof stats};
+    CHECK_OK(strand_memory_get_stats(&stats));
     if (stats.total_live_bytes || stats.total_live_objects)
       test_fail(__FILE__, __LINE__, "%s, allocation %llu: %llu bytes left", what,
                 (unsigned long long)n, (unsigned long long)stats.total_live_bytes);

@@ -503,8 +503,8 @@ TEST(allocation_failures_are_clean) {
       strand_tensor_release(out);
     }
     strand_session_release(s);
-    strand_memory_stats stats;
-    strand_memory_get_stats(&stats);
+    strand_memory_stats stats = {.struct_size = sizeof stats};
+    CHECK_OK(strand_memory_get_stats(&stats));
     CHECK(stats.live_objects[STRAND_KIND_SESSION] == 0 && stats.live_objects[STRAND_KIND_MODEL] == 0);
     if (ok_runs == 2) completed = 1;
   }
@@ -527,11 +527,12 @@ TEST(planned_runs_allocate_only_outputs) {
   REQUIRE(input);
   const char *name = "input";
   for (int round = 0; round < 4; round++) {
-    strand_memory_stats before, after;
-    strand_memory_get_stats(&before);
+    strand_memory_stats before = {.struct_size = sizeof before};
+    strand_memory_stats after = {.struct_size = sizeof after};
+    CHECK_OK(strand_memory_get_stats(&before));
     strand_tensor *out = NULL;
     CHECK_OK(strand_session_run(s, &name, (const strand_tensor *const *)&input, 1, NULL, &out, 1));
-    strand_memory_get_stats(&after);
+    CHECK_OK(strand_memory_get_stats(&after));
     if (round > 1 && after.allocations - before.allocations != 2)
       test_fail(__FILE__, __LINE__, "round %d: %llu allocations", round,
                 (unsigned long long)(after.allocations - before.allocations));
@@ -541,9 +542,9 @@ TEST(planned_runs_allocate_only_outputs) {
       int64_t dims[2] = {2, 10};
       strand_tensor *mine = NULL;
       REQUIRE_OK(strand_tensor_create(STRAND_DTYPE_FLOAT32, dims, 2, &mine));
-      strand_memory_get_stats(&before);
+      CHECK_OK(strand_memory_get_stats(&before));
       CHECK_OK(strand_session_run(s, &name, (const strand_tensor *const *)&input, 1, NULL, &mine, 1));
-      strand_memory_get_stats(&after);
+      CHECK_OK(strand_memory_get_stats(&after));
       CHECK(after.allocations == before.allocations);
       strand_tensor_release(mine);
     }

@@ -221,8 +221,8 @@ TEST(release_order_does_not_matter) {
       strand_session_release(s);
       strand_dispatcher_release(d);
     }
-    strand_memory_stats m;
-    strand_memory_get_stats(&m);
+    strand_memory_stats m = {.struct_size = sizeof m};
+    CHECK_OK(strand_memory_get_stats(&m));
     CHECK(m.live_objects[STRAND_KIND_DISPATCHER] == 0 && m.live_objects[STRAND_KIND_SESSION] == 0);
     strand_tensor_release(x);
     strand_tensor_release(y);
@@ -254,8 +254,8 @@ TEST(last_release_on_the_dispatcher_thread) {
   atomic_store(&go, 1);
   /* The dispatcher ends on its own: wait for its memory to go. */
   for (int i = 0; i < 5000; i++) {
-    strand_memory_stats m;
-    strand_memory_get_stats(&m);
+    strand_memory_stats m = {.struct_size = sizeof m};
+    CHECK_OK(strand_memory_get_stats(&m));
     if (m.live_objects[STRAND_KIND_SESSION] == 0 && m.live_objects[STRAND_KIND_DISPATCHER] == 0 &&
         m.live_objects[STRAND_KIND_MODEL] == 0 && m.live_bytes[STRAND_MEMORY_OTHER] < 4096)
       break;

@@ -25,8 +25,8 @@ TEST(create_reports_dtype_shape_size_and_zeroed_data) {
   CHECK_OK(strand_tensor_data(t, &data));
   CHECK(data != NULL && ((uintptr_t)data % 64) == 0);
   for (size_t i = 0; i < 24; i++) CHECK(((float *)data)[i] == 0.0f);
-  strand_memory_stats st;
-  strand_memory_get_stats(&st);
+  strand_memory_stats st = {.struct_size = sizeof st};
+  CHECK_OK(strand_memory_get_stats(&st));
   CHECK(st.live_bytes[STRAND_MEMORY_TENSOR] == 96);
   CHECK(st.live_objects[STRAND_KIND_TENSOR] == 1);
   strand_tensor_release(t);
@@ -107,8 +107,8 @@ TEST(absurd_shapes_overflow_cleanly) {
   int64_t max[] = {INT64_MAX, 2};
   CHECK_STATUS(STRAND_E_SHAPE, strand_tensor_create(STRAND_DTYPE_BOOL, max, 2, &t));
   CHECK(t == NULL);
-  strand_memory_stats st;
-  strand_memory_get_stats(&st);
+  strand_memory_stats st = {.struct_size = sizeof st};
+  CHECK_OK(strand_memory_get_stats(&st));
   CHECK(st.total_live_bytes == 0);
 }
 
@@ -129,8 +129,8 @@ TEST(wrap_borrows_without_copy_and_calls_release_once) {
   void *data;
   CHECK_OK(strand_tensor_data(t, &data));
   CHECK(data == buffer);
-  strand_memory_stats st;
-  strand_memory_get_stats(&st);
+  strand_memory_stats st = {.struct_size = sizeof st};
+  CHECK_OK(strand_memory_get_stats(&st));
   CHECK(st.live_bytes[STRAND_MEMORY_TENSOR] == 0); /* the host's bytes are not strand's */
   CHECK_OK(strand_tensor_retain(t));
   strand_tensor_release(t);
@@ -203,13 +203,13 @@ TEST(every_allocation_failure_is_clean) {
   REQUIRE_OK(strand_leak_set_level(STRAND_LEAK_ALL, 0));
   int failures = 0;
   for (uint64_t n = 1; n < 1000; n++) {
-    strand_memory_stats ms;
-    strand_memory_get_stats(&ms);
+    strand_memory_stats ms = {.struct_size = sizeof ms};
+    CHECK_OK(strand_memory_get_stats(&ms));
     uint64_t refused_before = ms.failed_allocations;
     strand_memory_fail_nth(n);
     strand_status st = report_script();
     strand_memory_fail_nth(0);
-    strand_memory_get_stats(&ms);
+    CHECK_OK(strand_memory_get_stats(&ms));
     if (ms.total_live_bytes != 0 || ms.total_live_objects != 0) {
       test_fail(__FILE__, __LINE__, "failing allocation %llu left %llu bytes", (unsigned long long)n,
                 (unsigned long long)ms.total_live_bytes);

@@ -226,8 +226,8 @@ static void *observer(void *arg) {
   while (!atomic_load(&stop_observers)) {
     uint64_t n = 0;
     strand_leak_report(count_site, &n);
-    strand_memory_stats st;
-    strand_memory_get_stats(&st);
+    strand_memory_stats st = {.struct_size = sizeof st};
+    CHECK_OK(strand_memory_get_stats(&st));
     strand_leak_set_level((strand_leak_level)(i++ % 4), 5);
     strand_log_set_level(STRAND_LOG_WARN);
     strand_memory_set_limit(i % 2 ? 0 : (uint64_t)1 << 30);

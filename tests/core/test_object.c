@@ -115,8 +115,8 @@ TEST(realloc_accounts_growth_and_shrink) {
   void *p, *q;
   REQUIRE_OK(strand__alloc(10, STRAND_MEMORY_SCRATCH, &p));
   REQUIRE_OK(strand__realloc(p, 10, 1000, STRAND_MEMORY_SCRATCH, &q));
-  strand_memory_stats st;
-  strand_memory_get_stats(&st);
+  strand_memory_stats st = {.struct_size = sizeof st};
+  CHECK_OK(strand_memory_get_stats(&st));
   CHECK(st.live_bytes[STRAND_MEMORY_SCRATCH] == 1000);
   strand_memory_set_limit(st.total_live_bytes + 10);
   void *r = NULL;
@@ -124,7 +124,7 @@ TEST(realloc_accounts_growth_and_shrink) {
   CHECK(r == NULL);
   strand_memory_set_limit(0);
   REQUIRE_OK(strand__realloc(q, 1000, 4, STRAND_MEMORY_SCRATCH, &r));
-  strand_memory_get_stats(&st);
+  CHECK_OK(strand_memory_get_stats(&st));
   CHECK(st.live_bytes[STRAND_MEMORY_SCRATCH] == 4);
   strand__free(r, 4, STRAND_MEMORY_SCRATCH);
 }

@@ -622,8 +622,8 @@ TEST(hostile_shape_allocates_nothing) {
   CHECK_STATUS(STRAND_E_IO, strand_tensor_read_npy(path, &t));
   CHECK_MSG("needs 4398046511104");
   CHECK_STATUS(STRAND_E_IO, strand_tensor_read_npy_buffer(im.bytes, im.size, &t));
-  strand_memory_stats stats;
-  strand_memory_get_stats(&stats);
+  strand_memory_stats stats = {.struct_size = sizeof stats};
+  CHECK_OK(strand_memory_get_stats(&stats));
   CHECK(stats.peak_bytes[STRAND_MEMORY_TENSOR] == 0);
   CHECK(stats.total_peak_bytes < 100000);
   unlink(path);
@@ -900,8 +900,8 @@ static void sweep(npy_call call, void *ctx, const char *what) {
     if (st != STRAND_E_OUT_OF_MEMORY || t != NULL)
       test_fail(__FILE__, __LINE__, "%s, allocation %llu failing: %s (%s)", what,
                 (unsigned long long)n, strand_status_name(st), strand_errmsg());
-    strand_memory_stats stats;
-    strand_memory_get_stats(&stats);
+    strand_memory_stats stats = {.struct_size = sizeof stats};
+    CHECK_OK(strand_memory_get_stats(&stats));
     if (stats.total_live_bytes != 0 || stats.total_live_objects != 0)
       test_fail(__FILE__, __LINE__, "%s, allocation %llu failing: %llu bytes left", what,
                 (unsigned long long)n, (unsigned long long)stats.total_live_bytes);

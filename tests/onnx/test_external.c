@@ -87,8 +87,8 @@ TEST(external_weights_are_mapped_in_place) {
     const onnx_tensor *w = weight(m);
     CHECK(w->external && w->storage == ONNX_STORAGE_MAPPED);
     CHECK(((const float *)w->data)[63] == 63.0f);
-    strand_memory_stats stats;
-    strand_memory_get_stats(&stats);
+    strand_memory_stats stats = {.struct_size = sizeof stats};
+    CHECK_OK(strand_memory_get_stats(&stats));
     CHECK(stats.live_bytes[STRAND_MEMORY_WEIGHTS] == 0);
     strand_model_release(m);
   }
@@ -102,8 +102,8 @@ TEST(external_weights_are_mapped_in_place) {
   if (m) {
     const onnx_tensor *w = weight(m);
     CHECK(w->storage == ONNX_STORAGE_COPIED && (uintptr_t)w->data % 4 == 0);
-    strand_memory_stats stats;
-    strand_memory_get_stats(&stats);
+    strand_memory_stats stats = {.struct_size = sizeof stats};
+    CHECK_OK(strand_memory_get_stats(&stats));
     CHECK(stats.live_bytes[STRAND_MEMORY_WEIGHTS] >= 32);
     strand_model_release(m);
   }
@@ -214,8 +214,8 @@ TEST(failing_external_loads_leak_nothing) {
       break;
     }
     CHECK(st == STRAND_E_OUT_OF_MEMORY);
-    strand_memory_stats stats;
-    strand_memory_get_stats(&stats);
+    strand_memory_stats stats = {.struct_size = sizeof stats};
+    CHECK_OK(strand_memory_get_stats(&stats));
     CHECK(stats.total_live_bytes == 0 && stats.total_live_objects == 0);
   }
   remove_dirs();

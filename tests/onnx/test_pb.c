@@ -186,8 +186,8 @@ static mb rich_model(void) {
 }
 
 static void check_clean(void) {
-  strand_memory_stats stats;
-  strand_memory_get_stats(&stats);
+  strand_memory_stats stats = {.struct_size = sizeof stats};
+  CHECK_OK(strand_memory_get_stats(&stats));
   CHECK(stats.total_live_bytes == 0 && stats.total_live_objects == 0);
 }
 

@@ -304,8 +304,9 @@ TEST(each_failed_allocation_of_a_fold_is_clean) {
     strand_model *model = NULL;
     REQUIRE_OK(strand_model_load_buffer(m.data, m.size, &model));
     mb_free(&m);
-    strand_memory_stats before, after;
-    strand_memory_get_stats(&before);
+    strand_memory_stats before = {.struct_size = sizeof before};
+    strand_memory_stats after = {.struct_size = sizeof after};
+    CHECK_OK(strand_memory_get_stats(&before));
     bool created = false;
     uint64_t n;
     for (n = 1; n < 1000 && !created; n++) {
@@ -322,7 +323,7 @@ TEST(each_failed_allocation_of_a_fold_is_clean) {
                   strand_status_name(st), strand_errmsg());
       }
       strand_session_release(s);
-      strand_memory_get_stats(&after);
+      CHECK_OK(strand_memory_get_stats(&after));
       if (after.total_live_bytes != before.total_live_bytes) {
         test_fail(__FILE__, __LINE__, "allocation %llu: %llu bytes left behind",
                   (unsigned long long)n,

@@ -470,8 +470,8 @@ TEST(a_memory_limit_fails_a_slice_cleanly) {
   strand_tensor *x = test_input_tensor((int64_t[]){8, 3, 6, 6}, 4, 1), *y = NULL;
   REQUIRE(s && x);
   run_times(s, x, 1); /* whole: plans */
-  strand_memory_stats m;
-  strand_memory_get_stats(&m);
+  strand_memory_stats m = {.struct_size = sizeof m};
+  CHECK_OK(strand_memory_get_stats(&m));
   /* The first slice plans and needs an arena of its own: no room. */
   strand_memory_set_limit(m.total_live_bytes + 64);
   strand_status st = run_all(s, x, &y, 1);
@@ -499,13 +499,14 @@ TEST(each_failed_allocation_of_a_sliced_run_is_clean) {
     strand_session *s = open_model(build_attention, 1, 2);
     REQUIRE(s);
     run_times(s, x, 1); /* plans whole, unarmed */
-    strand_memory_stats before, after;
-    strand_memory_get_stats(&before);
+    strand_memory_stats before = {.struct_size = sizeof before};
+    strand_memory_stats after = {.struct_size = sizeof after};
+    CHECK_OK(strand_memory_get_stats(&before));
     strand_tensor *y = NULL;
     strand_memory_fail_nth(n);
     strand_status st = run_all(s, x, &y, 1);
     strand_memory_fail_nth(0);
-    strand_memory_get_stats(&after);
+    CHECK_OK(strand_memory_get_stats(&after));
     CHECK(st == STRAND_OK || st == STRAND_E_OUT_OF_MEMORY);
     CHECK(st != STRAND_OK || same_tensor(want, y));
     CHECK(st == STRAND_OK || y == NULL);

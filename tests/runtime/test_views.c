@@ -586,12 +586,13 @@ TEST(planning_runs_share_too) {
   for (int run = 0; run < 3; run++) {
     target[0] = run == 1 ? 256 : 1024;
     target[1] = N / target[0];
-    strand_memory_stats before, after;
-    strand_memory_get_stats(&before);
+    strand_memory_stats before = {.struct_size = sizeof before};
+    strand_memory_stats after = {.struct_size = sizeof after};
+    CHECK_OK(strand_memory_get_stats(&before));
     strand_memory_reset_peaks();
     strand_tensor *y = NULL;
     CHECK_OK(strand_session_run(s, names, ins, 2, NULL, &y, 1));
-    strand_memory_get_stats(&after);
+    CHECK_OK(strand_memory_get_stats(&after));
     if (!y) continue;
     size_t ny;
     const float *yd = floats(y, &ny);

@@ -651,6 +651,7 @@ int strand_cmd_bench(int argc, char **argv) {
   f.runs = atomic_load(&b->done);
   f.warm_runs = atomic_load(&b->warm_runs);
   for (size_t t = 0; t < started; t++) latency_merge(&f.latency, &workers[t].latency);
+  f.memory.struct_size = sizeof f.memory;
   strand_memory_get_stats(&f.memory);
   f.session.struct_size = sizeof f.session;
   f.have_session_stats = strand_session_get_stats(b->session, &f.session) == STRAND_OK;
@@ -686,7 +687,7 @@ done:
   strand_session_release(b->session);
   strand_model_release(model);
   {
-    strand_memory_stats after;
+    strand_memory_stats after = {.struct_size = sizeof after};
     strand_memory_get_stats(&after);
     if (after.total_live_objects || after.total_live_bytes) {
       fprintf(stderr, "strand bench: %llu objects, %llu bytes left alive after release\n",

@@ -97,7 +97,7 @@ static void *worker(void *arg) {
 }
 
 static void print_memory(const char *when) {
-  strand_memory_stats st;
+  strand_memory_stats st = {.struct_size = sizeof st};
   strand_memory_get_stats(&st);
   printf("%s\n  %-10s %12s %12s\n", when, "category", "live bytes", "peak bytes");
   for (int c = 0; c < STRAND_MEMORY_CATEGORY_COUNT; c++)
@@ -141,7 +141,7 @@ int strand_cmd_demo(int argc, char **argv) {
   for (int i = 0; i < KEPT; i++) strand_tensor_release(kept[i]);
   printf("\n");
   print_memory("after releasing them:");
-  strand_memory_stats st;
+  strand_memory_stats st = {.struct_size = sizeof st};
   strand_memory_get_stats(&st);
   printf("%s\n", st.total_live_objects == 0 && st.total_live_bytes == 0
                      ? "nothing left alive: 0 objects, 0 bytes"

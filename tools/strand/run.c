@@ -139,7 +139,7 @@ static int fail(run_state *r, const char *what, const char *subject) {
 /* Native memory while everything is alive: weights, run memory, outputs. */
 static void print_memory_and_leaks(const run_state *r) {
   (void)r;
-  strand_memory_stats st;
+  strand_memory_stats st = {.struct_size = sizeof st};
   strand_memory_get_stats(&st);
   printf("native memory: %llu bytes live, %llu peak (", (unsigned long long)st.total_live_bytes,
          (unsigned long long)st.total_peak_bytes);
@@ -152,7 +152,7 @@ static void print_memory_and_leaks(const run_state *r) {
 /* After the last release nothing may be left: says so, or prints the leak
  * report and fails. */
 static int report_leftovers(void) {
-  strand_memory_stats st;
+  strand_memory_stats st = {.struct_size = sizeof st};
   strand_memory_get_stats(&st);
   if (st.total_live_objects == 0 && st.total_live_bytes == 0) {
     printf("after release: 0 objects, 0 bytes alive (no leaks)\n");

@@ -555,7 +555,7 @@ done:
   }
   uint64_t done_count = atomic_load(&s->done), errors = atomic_load(&s->errors),
            mismatches = atomic_load(&s->mismatches);
-  strand_memory_stats mem;
+  strand_memory_stats mem = {.struct_size = sizeof mem};
   strand_memory_get_stats(&mem);
   if (status == 0) {
     latency_histogram all;

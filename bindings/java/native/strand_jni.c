@@ -244,8 +244,12 @@ EXPORT jstring JNICALL Java_dev_strand_Native_dtypeName(JNIEnv *env, jclass cls,
  * live, total peak, limit, live objects by kind (STRAND_KIND_COUNT: 5), total
  * live objects, allocations, failed allocations. */
 EXPORT jlongArray JNICALL Java_dev_strand_Native_memoryStats(JNIEnv *env, jclass cls) {
-  strand_memory_stats s;
-  strand_memory_get_stats(&s);
+  strand_memory_stats s = {.struct_size = sizeof s};
+  strand_status st = strand_memory_get_stats(&s);
+  if (st) {
+    throw_status(env, st);
+    return NULL;
+  }
   jlong v[11 + STRAND_KIND_COUNT + 3];
   size_t n = 0;
   for (int i = 0; i < STRAND_MEMORY_CATEGORY_COUNT; i++) v[n++] = (jlong)s.live_bytes[i];
