@@ -12,6 +12,7 @@
  * wraps. Max and Min propagate NaN.
  */
 #include "kernels/kernels_internal.h"
+#include "kernels/vector_math.h"
 
 #include <math.h>
 #include <string.h>
@@ -217,6 +218,13 @@ static void binary_span(void *ctx, size_t n, const size_t *offsets, size_t out_o
   size_t last = bc->rank - 1;
   bool sa = bc->strides[0][last] != 0, sb = bc->strides[1][last] != 0;
   int zero = 0;
+  if (j->dtype == STRAND_DTYPE_FLOAT32 && j->op <= OP_DIV) {
+    static const strand__vec_op ops[] = {STRAND__VEC_ADD, STRAND__VEC_SUB, STRAND__VEC_MUL,
+                                         STRAND__VEC_DIV};
+    strand__vec_arith(ops[j->op], (float *)j->out + out_offset, (const float *)j->a + offsets[0],
+                      sa, (const float *)j->b + offsets[1], sb, n);
+    return;
+  }
   switch (j->op) {
   case OP_AND: SPAN(uint8_t, uint8_t, a && b); break;
   case OP_OR: SPAN(uint8_t, uint8_t, a || b); break;

@@ -255,6 +255,52 @@ static TARGET void scale_avx512(float *y, size_t n, float s) {
   }
 }
 
+INLINE __m512 arith16(strand__vec_op op, __m512 a, __m512 b) {
+  switch (op) {
+  case STRAND__VEC_ADD: return _mm512_add_ps(a, b);
+  case STRAND__VEC_SUB: return _mm512_sub_ps(a, b);
+  case STRAND__VEC_MUL: return _mm512_mul_ps(a, b);
+  default: return _mm512_div_ps(a, b);
+  }
+}
+
+/* One instance per operator and operand form, so that the loop holds no
+ * branch. */
+INLINE void arith_loop(strand__vec_op op, float *z, const float *a, bool a_steps,
+                       const float *b, bool b_steps, size_t n) {
+  const __m512 a0 = _mm512_set1_ps(a[0]), b0 = _mm512_set1_ps(b[0]);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 x = a_steps ? _mm512_loadu_ps(a + i) : a0, y = b_steps ? _mm512_loadu_ps(b + i) : b0;
+    _mm512_storeu_ps(z + i, arith16(op, x, y));
+  }
+  if (i < n) {
+    __mmask16 m = lanes_of(n - i);
+    /* Lanes past n hold 1: a division there is harmless and its result is
+     * not stored. */
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 x = a_steps ? _mm512_mask_loadu_ps(one, m, a + i) : a0;
+    __m512 y = b_steps ? _mm512_mask_loadu_ps(one, m, b + i) : b0;
+    _mm512_mask_storeu_ps(z + i, m, arith16(op, x, y));
+  }
+}
+
+#define ARITH_FORMS(OP)                                                       \
+  if (a_steps && b_steps) arith_loop(OP, z, a, true, b, true, n);             \
+  else if (a_steps) arith_loop(OP, z, a, true, b, false, n);                  \
+  else arith_loop(OP, z, a, false, b, true, n);
+
+/* At least one operand steps (the caller handles two repeated values). */
+static TARGET void arith_avx512(strand__vec_op op, float *z, const float *a, bool a_steps,
+                                const float *b, bool b_steps, size_t n) {
+  switch (op) {
+  case STRAND__VEC_ADD: ARITH_FORMS(STRAND__VEC_ADD) break;
+  case STRAND__VEC_SUB: ARITH_FORMS(STRAND__VEC_SUB) break;
+  case STRAND__VEC_MUL: ARITH_FORMS(STRAND__VEC_MUL) break;
+  default: ARITH_FORMS(STRAND__VEC_DIV) break;
+  }
+}
+
 static TARGET void layer_norm_avx512(float *y, const float *x, size_t n, const float *scale,
                                      const float *bias, float epsilon, float *mean_out,
                                      float *inv_out) {
@@ -354,6 +400,28 @@ void strand__vec_gather_even(float *y, const float *x, size_t n) {
 
 void strand__vec_scale(float *y, size_t n, float s) {
   DISPATCH(scale_avx512(y, n, s), for (size_t i = 0; i < n; i++) y[i] *= s)
+}
+
+static float arith1(strand__vec_op op, float a, float b) {
+  switch (op) {
+  case STRAND__VEC_ADD: return a + b;
+  case STRAND__VEC_SUB: return a - b;
+  case STRAND__VEC_MUL: return a * b;
+  default: return a / b;
+  }
+}
+
+void strand__vec_arith(strand__vec_op op, float *z, const float *a, bool a_steps,
+                       const float *b, bool b_steps, size_t n) {
+  if (n == 0) return;
+  if (!a_steps && !b_steps) {
+    float r = arith1(op, a[0], b[0]);
+    for (size_t i = 0; i < n; i++) z[i] = r;
+    return;
+  }
+  DISPATCH(arith_avx512(op, z, a, a_steps, b, b_steps, n),
+           for (size_t i = 0; i < n; i++) z[i] = arith1(op, a_steps ? a[i] : a[0],
+                                                        b_steps ? b[i] : b[0]))
 }
 
 void strand__vec_lstm_cell(size_t h, const float *xw, const float *gr, const float *bias,

@@ -39,6 +39,21 @@ float strand__vec_max(const float *x, size_t n);
 /* y[i] *= s. */
 void strand__vec_scale(float *y, size_t n, float s);
 
+/* The four float arithmetic operators of elementwise Add, Sub, Mul, Div. */
+typedef enum strand__vec_op {
+  STRAND__VEC_ADD,
+  STRAND__VEC_SUB,
+  STRAND__VEC_MUL,
+  STRAND__VEC_DIV
+} strand__vec_op;
+
+/* z[i] = a[i] op b[i] for i < n, where an operand whose `steps` is false
+ * is one value repeated (a[0] or b[0] for every i). Each element is the
+ * correctly rounded single-precision result, as the scalar expression
+ * gives it (no operation is fused). z may equal a or b. */
+void strand__vec_arith(strand__vec_op op, float *z, const float *a, bool a_steps,
+                       const float *b, bool b_steps, size_t n);
+
 /* One step of the standard ONNX LSTM cell for one batch row (gate order
  * i, o, f, c; sigmoid, tanh, tanh; no clip, no peepholes):
  *   g = xw + gr (+ bias when non-NULL: 4h floats added after)

@@ -193,3 +193,57 @@ TEST(gather_even_takes_every_other_float) {
   }
   munmap(map, 2 * page);
 }
+
+/* The scalar expression each element must equal, bit for bit. */
+static float arith_ref(strand__vec_op op, float a, float b) {
+  volatile float r; /* stored as a float: no wider intermediate */
+  switch (op) {
+  case STRAND__VEC_ADD: r = a + b; break;
+  case STRAND__VEC_SUB: r = a - b; break;
+  case STRAND__VEC_MUL: r = a * b; break;
+  default: r = a / b; break;
+  }
+  return r;
+}
+
+static bool same_float(float x, float y) { return memcmp(&x, &y, sizeof x) == 0; }
+
+/* Every operator and operand form (both step; one repeats), every tail
+ * length, values that include ±0, ±inf, NaN, subnormals and divisions by
+ * zero; reads stay within the n floats (an inaccessible page right after
+ * them); z given its own buffer or one of the operands. */
+TEST(arith_gives_the_scalar_bits_in_every_form) {
+  const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  unsigned char *map = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHECK(map != MAP_FAILED);
+  if (map == MAP_FAILED) return;
+  CHECK(mprotect(map + page, page, PROT_NONE) == 0);
+  CHECK(mprotect(map + 3 * page, page, PROT_NONE) == 0);
+  const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-40f, -3e-39f, 1e38f, 3.0f, -7.5f};
+  const size_t n_special = sizeof special / sizeof special[0];
+  for (size_t n = 0; n <= 40; n++)
+    for (int op = STRAND__VEC_ADD; op <= STRAND__VEC_DIV; op++)
+      for (int form = 0; form < 4; form++) { /* both step, a repeats, b repeats, z is a */
+        float *a = (float *)(map + page) - n, *b = (float *)(map + 3 * page) - n;
+        for (size_t i = 0; i < n; i++) {
+          a[i] = i % 3 == 0 ? special[(i + n) % n_special] : uniform(-4, 4);
+          b[i] = i % 4 == 1 ? special[(i * 7 + n) % n_special] : uniform(-4, 4);
+        }
+        bool a_steps = form != 1, b_steps = form != 2;
+        float want[41], *z = floats(n + 2, 5, 6), before = z[0], after = z[n + 1];
+        for (size_t i = 0; i < n; i++)
+          want[i] = arith_ref((strand__vec_op)op, a_steps ? a[i] : a[0], b_steps ? b[i] : b[0]);
+        if (form == 3) {
+          strand__vec_arith((strand__vec_op)op, a, a, true, b, true, n);
+          for (size_t i = 0; i < n; i++) CHECK(same_float(a[i], want[i]));
+        } else {
+          strand__vec_arith((strand__vec_op)op, z + 1, a, a_steps, b, b_steps, n);
+          for (size_t i = 0; i < n; i++) CHECK(same_float(z[1 + i], want[i]));
+          CHECK(z[0] == before && z[n + 1] == after);
+        }
+        free(z);
+        if (test_failed_now()) goto done;
+      }
+done:
+  munmap(map, 4 * page);
+}
