@@ -311,15 +311,53 @@ INLINE void plane(const conv_dw_plane *p, const int64_t KH, const int64_t KW, in
   }
 }
 
+/* Up to 16 outputs (lanes `keep`) of a 3×3 stride-2 MaxPool, window rows
+ * from ih0 and columns from c. Taps outside the plane read as -inf, which
+ * never beats a number; taps go in the portable loop's order, each kept
+ * with its ordered >=, so every output gets its bits. False (nothing
+ * stored) when a kept lane ends at -inf: that may be a window without a
+ * number, which the general loop decides. */
+INLINE bool max_3x3_s2(const conv_dw_plane *p, int64_t ih0, int64_t c, __mmask16 keep,
+                       float *out) {
+  const __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odds = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  const __m512 low = _mm512_set1_ps(-__builtin_inff());
+  const __mmask16 in_a = lanes_between(-c, p->W - c), in_b = lanes_between(-c - LANES, p->W - c - LANES);
+  const __mmask16 in_a2 = lanes_between(-c - 2, p->W - c - 2);
+  const __mmask16 in_b2 = lanes_between(-c - 2 - LANES, p->W - c - 2 - LANES);
+  __m512 best = low;
+#pragma GCC unroll 3
+  for (int kh = 0; kh < 3; kh++) {
+    if (ih0 + kh < 0 || ih0 + kh >= p->H) continue;
+    const float *row = p->x + (ih0 + kh) * p->W + c;
+    __m512 a = _mm512_mask_loadu_ps(low, in_a, row), b = _mm512_mask_loadu_ps(low, in_b, row + LANES);
+    __m512 a2 = _mm512_mask_loadu_ps(low, in_a2, row + 2);
+    __m512 b2 = _mm512_mask_loadu_ps(low, in_b2, row + 2 + LANES);
+    __m512 tap[3] = {_mm512_permutex2var_ps(a, evens, b), _mm512_permutex2var_ps(a, odds, b),
+                     _mm512_permutex2var_ps(a2, evens, b2)};
+#pragma GCC unroll 3
+    for (int kw = 0; kw < 3; kw++)
+      best = _mm512_mask_mov_ps(best, _mm512_cmp_ps_mask(tap[kw], best, _CMP_GE_OQ), tap[kw]);
+  }
+  if (_mm512_mask_cmp_ps_mask(keep, best, low, _CMP_EQ_OQ)) return false;
+  _mm512_mask_storeu_ps(out, keep, best);
+  return true;
+}
+
 /* MaxPool over a plane (pool.c's rule: NaN never wins; a window without
  * a number gives -FLT_MAX), 16 outputs at a time, taps in the order the
  * portable loop takes them, kept with an ordered >= as it does. */
 INLINE void max_plane(const conv_dw_plane *p, int64_t stride) {
   const __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   const __m512 none = _mm512_set1_ps(-3.402823466e+38f);
+  const bool s2_3x3 = stride == 2 && p->sh == 2 && p->KH == 3 && p->KW == 3 && p->dh == 1 &&
+                      p->dw == 1;
   for (int64_t oh = 0; oh < p->OH; oh++) {
     float *out = p->y + oh * p->OW;
     for (int64_t ow0 = 0; ow0 < p->OW; ow0 += LANES) {
+      if (s2_3x3 && max_3x3_s2(p, oh * 2 - p->pt, ow0 * 2 - p->pl,
+                               lanes_between(0, p->OW - ow0), out + ow0))
+        continue;
       __m512 best = _mm512_set1_ps(-__builtin_inff());
       __mmask16 found = 0;
       for (int64_t kh = 0; kh < p->KH; kh++) {

@@ -145,16 +145,24 @@ TEST(max_pool_plane_avx512_matches_rule) {
     printf("    skipped: no AVX-512 on this CPU\n");
     return;
   }
-  for (int i = 0; i < 400 && !test_failed_now(); i++) {
-    int64_t K = random_int(1, 4), s = random_int(1, 3), pad = random_int(0, K - 1);
-    int64_t H = random_int(1, 9), W = random_int(1, 70), extra = random_int(0, 1); /* ceil_mode */
+  /* The first 400 planes random; then 3×3 stride-2 planes wide enough
+   * for the unmasked path (ResNet's stem pool), some nearly all NaN so
+   * that whole windows have no number, and with ±0 ties. */
+  for (int i = 0; i < 700 && !test_failed_now(); i++) {
+    bool wide = i >= 400;
+    int64_t K = wide ? 3 : random_int(1, 4), s = wide ? 2 : random_int(1, 3);
+    int64_t pad = random_int(0, K - 1);
+    int64_t H = random_int(1, 9), W = wide ? random_int(33, 120) : random_int(1, 70);
+    int64_t extra = random_int(0, 1); /* ceil_mode */
     if (H + 2 * pad < K || W + 2 * pad < K) continue;
     int64_t OH = (H + 2 * pad - K) / s + 1 + extra, OW = (W + 2 * pad - K) / s + 1 + extra;
     float *x = malloc((size_t)(H * W) * sizeof *x), *y = malloc((size_t)(OH * OW + 2) * sizeof *y);
     if (!x || !y) abort();
+    int nan_in_20 = wide && i % 4 == 0 ? 19 : 1;
     for (int64_t k = 0; k < H * W; k++) {
       int kind = random_int(0, 19);
-      x[k] = kind == 0 ? NAN : kind == 1 ? -INFINITY : random_float();
+      x[k] = kind < nan_in_20 ? NAN : kind == 19 ? -INFINITY : kind == 18 ? 0.0f
+           : kind == 17 ? -0.0f : random_float();
     }
     for (int64_t k = 0; k < OH * OW + 2; k++) y[k] = SENTINEL;
     conv_dw_plane p = {x, NULL, y + 1, H, W, OH, OW, K, K, s, s, 1, 1, pad, pad, 0.0f,
