@@ -446,6 +446,13 @@ typedef struct kernel_geometry {
 strand_status kernel_window_geometry(const kernel_window *w, size_t spatial, const int64_t *in,
                                      const int64_t *kernel, kernel_geometry *g);
 
+/* ---- views ---------------------------------------------------------------- */
+
+/* True when a Transpose prepared with `params` leaves the elements of `x`
+ * in the order they have: every dim it moves out of order is 1 (a batch of
+ * one moved behind the sequence, say), so its output may share x's bytes. */
+bool kernel_transpose_keeps_order(const void *params, const kernel_tensor *x);
+
 /* ---- the kernels, one per line; kernel files define them ----------------- */
 
 /* X(identifier): each kernel file defines `const kernel_def kernel_<id>`. */

@@ -462,6 +462,19 @@ static void perm_of(const transpose_params *p, size_t rank, int64_t *perm) {
   for (size_t i = 0; i < rank; i++) perm[i] = p->n_perm ? p->perm[i] : (int64_t)(rank - 1 - i);
 }
 
+bool kernel_transpose_keeps_order(const void *params, const kernel_tensor *x) {
+  const transpose_params *p = params;
+  if (p->n_perm && p->n_perm != x->rank) return false;
+  int64_t perm[STRAND_MAX_RANK], last = -1;
+  perm_of(p, x->rank, perm);
+  for (size_t i = 0; i < x->rank; i++) {
+    if (x->dims[perm[i]] == 1) continue;
+    if (perm[i] < last) return false;
+    last = perm[i];
+  }
+  return true;
+}
+
 static strand_status infer_transpose(const kernel_call *c) {
   const transpose_params *p = c->params;
   const kernel_tensor *x = c->inputs[0];

@@ -9,8 +9,9 @@
  * run records every value's shape and lifetime and every node's scratch.
  * plan.c turns that record into an arena layout.
  *
- * A node whose run would only copy its input (plan_node_may_view) gives
- * its output the input's bytes instead when share_input finds it safe.
+ * A node whose run would only copy its input (plan_node_may_view,
+ * plan_view_keeps_bytes) gives its output the input's bytes instead when
+ * share_input finds it safe.
  *
  * Planned run: one arena from the context, every view bound to its offset,
  * kernels run back to back; nothing is allocated but the output tensors.
@@ -270,7 +271,7 @@ static strand_status share_input(run_call *call, const graph_node *node, const s
   if (st) return st;
   kernel_tensor *y = &ctx->views[out];
   const kernel_tensor *x = &ctx->views[in];
-  if (y->dtype != x->dtype || y->count != x->count) return STRAND_OK;
+  if (!plan_view_keeps_bytes(call->session, (size_t)(node - g->nodes), x, y)) return STRAND_OK;
   y->data = x->data;
   ctx->buffers[out] = ctx->buffers[in];
   ctx->buffer_sizes[out] = ctx->buffer_sizes[in];

@@ -10,8 +10,8 @@
  * that networks are made of).
  *
  * Views: a node that would only copy its input into its output (Reshape,
- * Flatten, Squeeze, Unsqueeze, Identity, Dropout without a mask) gets no
- * step; its output is a plan_view of the input's root, and the root's
+ * Flatten, Squeeze, Unsqueeze, Identity, Dropout without a mask, a
+ * Transpose that moves only dims of 1 out of order) gets no step; its output is a plan_view of the input's root, and the root's
  * interval is stretched to the last step that reads any of its views. No
  * kernel writes its inputs (kernels_internal.h) and a view is never
  * written, so the shared bytes hold the root's values for as long as any
@@ -113,10 +113,18 @@ bool plan_node_may_view(const strand_session *s, size_t k) {
   const graph_node *node = &s->graph->nodes[k];
   const kernel_def *kernel = sn->kernel;
   if (kernel != &kernel_Reshape && kernel != &kernel_Flatten && kernel != &kernel_Squeeze &&
-      kernel != &kernel_Unsqueeze && kernel != &kernel_Identity && kernel != &kernel_Dropout)
+      kernel != &kernel_Unsqueeze && kernel != &kernel_Identity && kernel != &kernel_Dropout &&
+      kernel != &kernel_Transpose)
     return false;
   return node->n_inputs >= 1 && node->n_outputs >= 1 && node->inputs[0] >= 0 &&
          sn->outputs[0] >= 0 && sn->outputs[0] != node->inputs[0];
+}
+
+bool plan_view_keeps_bytes(const strand_session *s, size_t k, const kernel_tensor *x,
+                           const kernel_tensor *y) {
+  if (x->dtype != y->dtype || x->count != y->count) return false;
+  const session_node *sn = &s->nodes[k];
+  return sn->kernel != &kernel_Transpose || kernel_transpose_keeps_order(sn->params, x);
 }
 
 /* The value the node at `step` would copy its input into, when it can
@@ -141,9 +149,7 @@ static int32_t view_of(const strand_session *s, const run_context *ctx, size_t s
   if (ctx->value_slot[out] >= 0) return -1;
   int32_t r = root[in];
   if (computed(&g->values[r]) && ctx->value_slot[r] >= 0) return -1;
-  const kernel_tensor *x = &ctx->views[in], *y = &ctx->views[out];
-  if (x->dtype != y->dtype || x->count != y->count) return -1;
-  return out;
+  return plan_view_keeps_bytes(s, k, &ctx->views[in], &ctx->views[out]) ? out : -1;
 }
 
 /* ---- building ------------------------------------------------------------------ */

@@ -180,6 +180,63 @@ TEST(a_view_equals_the_copy) {
   strand_session_release(s);
 }
 
+/* A Transpose is a view when the dims it moves out of order are all 1
+ * (x [1,3,4] -> [3,1,4], and the default reversal of [1,1,5]); one that
+ * moves real dims is not. Every answer is the copy's, planning run and
+ * planned runs alike. */
+TEST(a_transpose_of_dims_of_one_is_a_view) {
+  mb g = mb_new();
+  mb_value_info(&g, MB_GRAPH_INPUT, "x", 1, "1,3,4");
+  mb_value_info(&g, MB_GRAPH_INPUT, "w", 1, "1,1,5");
+  mb_add_node(&g, "neg", "Neg", "x", "a");
+  mb t1 = mb_node("swap_one", "Transpose", "a", "t1");
+  mb_attr_ints(&t1, "perm", (int64_t[]){1, 0, 2}, 3);
+  mb_msg(&g, MB_GRAPH_NODE, &t1);
+  mb t2 = mb_node("swap_real", "Transpose", "a", "t2");
+  mb_attr_ints(&t2, "perm", (int64_t[]){0, 2, 1}, 3);
+  mb_msg(&g, MB_GRAPH_NODE, &t2);
+  mb_add_node(&g, "neg_w", "Neg", "w", "b");
+  mb_add_node(&g, "reverse", "Transpose", "b", "t3"); /* no perm: [5,1,1] */
+  mb_add_node(&g, "neg2", "Neg", "t1", "y");
+  mb_add_node(&g, "neg3", "Neg", "t2", "z");
+  mb_add_node(&g, "neg4", "Neg", "t3", "v");
+  mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
+  mb_value_info(&g, MB_GRAPH_OUTPUT, "z", 1, NULL);
+  mb_value_info(&g, MB_GRAPH_OUTPUT, "v", 1, NULL);
+  strand_session *s = session_of(&g);
+  REQUIRE(s);
+  strand_tensor *x = test_input_tensor((int64_t[]){1, 3, 4}, 3, 1);
+  strand_tensor *w = test_input_tensor((int64_t[]){1, 1, 5}, 3, 2);
+  REQUIRE(x && w);
+  size_t n, nw;
+  const float *xd = floats(x, &n), *wd = floats(w, &nw);
+  const char *ins[2] = {"x", "w"}, *names[3] = {"y", "z", "v"};
+  const strand_tensor *in_tensors[2] = {x, w};
+  for (int run = 0; run < 3; run++) { /* run 1 plans; runs 2 and 3 use the plan */
+    strand_tensor *outs[3] = {NULL, NULL, NULL};
+    REQUIRE_OK(strand_session_run(s, ins, in_tensors, 2, names, outs, 3));
+    size_t ny, nz, nv;
+    const float *y = floats(outs[0], &ny), *z = floats(outs[1], &nz), *v = floats(outs[2], &nv);
+    CHECK(has_shape(outs[0], (int64_t[]){3, 1, 4}, 3) && ny == 12);
+    CHECK(memcmp(y, xd, n * sizeof(float)) == 0);
+    CHECK(has_shape(outs[1], (int64_t[]){1, 4, 3}, 3) && nz == 12);
+    for (size_t i = 0; i < 3; i++)
+      for (size_t j = 0; j < 4; j++) CHECK(z[j * 3 + i] == xd[i * 4 + j]);
+    CHECK(has_shape(outs[2], (int64_t[]){5, 1, 1}, 3) && nv == 5);
+    CHECK(memcmp(v, wd, nw * sizeof(float)) == 0);
+    for (int i = 0; i < 3; i++) strand_tensor_release(outs[i]);
+  }
+  REQUIRE(s->n_plans == 1);
+  CHECK(place_of(s, "t1") == PLAN_VIEW);
+  CHECK(root_of(s, "t1") == value(s, "a"));
+  CHECK(place_of(s, "t3") == PLAN_VIEW);
+  CHECK(place_of(s, "t2") == PLAN_ARENA);
+  check_no_overlap(s, s->plans[0]);
+  strand_tensor_release(x);
+  strand_tensor_release(w);
+  strand_session_release(s);
+}
+
 /* a = Neg(x) [3,4] -> Unsqueeze(axes 0) [1,3,4] -> Reshape [4,3] ->
  * Flatten(axis 0) [1,12] -> Identity -> Squeeze [12] -> Dropout -> y = Neg:
  * six views of one root, y is x flattened. */
