@@ -878,9 +878,10 @@ STRAND_API strand_status strand_session_get_stats(const strand_session *session,
  * BatchNormalization folded into a Conv) show no calls, their time being
  * in that node's; so do, once a run has a plan, the nodes the plan makes
  * views of their input's bytes under other dimensions (Reshape, Flatten,
- * Squeeze, Unsqueeze, Identity and Dropout, and a Transpose that moves only
- * dims of 1 out of order, where their input's bytes can be shared; the
- * others are timed). A run made in slices calls each node
+ * Squeeze, Unsqueeze, Identity and Dropout, a Transpose that moves only
+ * dims of 1 out of order, and a Gather of one contiguous block at a
+ * constant index, where their input's bytes can be shared; the others are
+ * timed). A run made in slices calls each node
  * once per slice; batched runs call each node once per batch; a node
  * running a subgraph (If, Loop, Scan) counts the subgraph's time as its
  * own.

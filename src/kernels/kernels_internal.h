@@ -453,6 +453,13 @@ strand_status kernel_window_geometry(const kernel_window *w, size_t spatial, con
  * one moved behind the sequence, say), so its output may share x's bytes. */
 bool kernel_transpose_keeps_order(const void *params, const kernel_tensor *x);
 
+/* True when a Gather prepared with `params` takes one contiguous block of
+ * `x`: one index, valid, on an axis with only dims of 1 before it (q, k
+ * and v taken from a stacked projection); *offset is then the block's
+ * first byte in x. */
+bool kernel_gather_is_block(const void *params, const kernel_tensor *x, const kernel_tensor *indices,
+                            size_t *offset);
+
 /* ---- the kernels, one per line; kernel files define them ----------------- */
 
 /* X(identifier): each kernel file defines `const kernel_def kernel_<id>`. */

@@ -614,6 +614,20 @@ static bool accepts_gather(const strand_dtype *d, size_t n) {
   return n == 2 && kernel_dtype_in(d[0], KERNEL_DT_ALL) && int_tensor_dtype(d[1]);
 }
 
+bool kernel_gather_is_block(const void *params, const kernel_tensor *x, const kernel_tensor *indices,
+                            size_t *offset) {
+  const axis_params *p = params;
+  int64_t axis = p->axis < 0 ? p->axis + (int64_t)x->rank : p->axis;
+  if (indices->count != 1 || !indices->data || axis < 0 || axis >= (int64_t)x->rank) return false;
+  for (int64_t d = 0; d < axis; d++)
+    if (x->dims[d] != 1) return false;
+  int64_t size = x->dims[axis], at = kernel_int_at(indices, 0);
+  if (at < 0) at += size;
+  if (at < 0 || at >= size) return false; /* the run reports it */
+  *offset = (size_t)at * (x->count / (size_t)size) * item_size(x);
+  return true;
+}
+
 static strand_status infer_gather(const kernel_call *c) {
   const axis_params *p = c->params;
   const kernel_tensor *x = c->inputs[0], *idx = c->inputs[1];

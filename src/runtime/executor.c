@@ -271,8 +271,10 @@ static strand_status share_input(run_call *call, const graph_node *node, const s
   if (st) return st;
   kernel_tensor *y = &ctx->views[out];
   const kernel_tensor *x = &ctx->views[in];
-  if (!plan_view_keeps_bytes(call->session, (size_t)(node - g->nodes), x, y)) return STRAND_OK;
-  y->data = x->data;
+  size_t offset;
+  if (!plan_view_bytes(call->session, (size_t)(node - g->nodes), ctx->views, &offset))
+    return STRAND_OK;
+  y->data = (unsigned char *)x->data + offset;
   ctx->buffers[out] = ctx->buffers[in];
   ctx->buffer_sizes[out] = ctx->buffer_sizes[in];
   ctx->buffers[in] = NULL;
@@ -431,7 +433,8 @@ strand_status executor_run_planned(run_call *call, const plan *p) {
   /* Roots are bound now (arena values above, inputs and constants before
    * the run): views take their bytes. */
   for (size_t i = 0; i < p->n_views; i++)
-    ctx->views[p->views[i].value].data = ctx->views[p->views[i].root].data;
+    ctx->views[p->views[i].value].data =
+        (unsigned char *)ctx->views[p->views[i].root].data + p->views[i].offset;
   for (size_t k = 0; k < p->n_steps; k++) {
     const plan_step *step = &p->steps[k];
     const graph_node *node = &g->nodes[step->node];

@@ -80,6 +80,7 @@ typedef struct plan_value {
  * in one: tensors handed to the caller own their bytes. */
 typedef struct plan_view {
   uint32_t value, root;
+  size_t offset; /* the view's first byte in root's (a Gather's block) */
 } plan_view;
 
 typedef struct plan_step {
@@ -319,16 +320,19 @@ uint64_t plan_hash(const int64_t *key, size_t length);
  * plan, so that planned runs pay nothing for the decision. */
 strand_status plan_build(const strand_session *s, const run_context *ctx, size_t n_steps,
                          plan **out);
-/* Whether node k of s is one whose run may only copy input 0 into output 0
- * (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout, Transpose), so
- * that its output may be a view of its input. Whether it is depends on the
+/* Whether node k of s is one whose run may only copy input 0, or one block
+ * of it, into output 0 (Reshape, Flatten, Squeeze, Unsqueeze, Identity,
+ * Dropout, Transpose, Gather), so that its output may be a view of its
+ * input. Whether it is depends on the
  * run too: see plan.c (planned runs) and executor.c (planning runs). */
 bool plan_node_may_view(const strand_session *s, size_t k);
-/* For such a node, once infer shaped y from x: whether y's bytes would be
- * x's (same dtype and count; for a Transpose, a permutation that moves only
- * dims of 1 out of order). */
-bool plan_view_keeps_bytes(const strand_session *s, size_t k, const kernel_tensor *x,
-                           const kernel_tensor *y);
+/* For such a node, once infer shaped its output from input 0 (both in
+ * `views`, per value): whether the output's bytes would be input 0's from
+ * byte *offset on (same dtype; the same count, for a Transpose with a
+ * permutation that moves only dims of 1 out of order; for a Gather, one
+ * block of its input picked by a constant index). */
+bool plan_view_bytes(const strand_session *s, size_t k, const kernel_tensor *views,
+                     size_t *offset);
 void plan_retain(plan *p);
 void plan_release(plan *p);
 

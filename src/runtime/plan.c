@@ -9,9 +9,11 @@
  * greedy first fit, which is close to optimal for the chains and diamonds
  * that networks are made of).
  *
- * Views: a node that would only copy its input into its output (Reshape,
- * Flatten, Squeeze, Unsqueeze, Identity, Dropout without a mask, a
- * Transpose that moves only dims of 1 out of order) gets no step; its output is a plan_view of the input's root, and the root's
+ * Views: a node that would only copy its input, or one contiguous block of
+ * it, into its output (Reshape, Flatten, Squeeze, Unsqueeze, Identity,
+ * Dropout without a mask, a Transpose that moves only dims of 1 out of
+ * order, a Gather at a constant index with only dims of 1 before its axis)
+ * gets no step; its output is a plan_view of the input's root, and the root's
  * interval is stretched to the last step that reads any of its views. No
  * kernel writes its inputs (kernels_internal.h) and a view is never
  * written, so the shared bytes hold the root's values for as long as any
@@ -114,16 +116,27 @@ bool plan_node_may_view(const strand_session *s, size_t k) {
   const kernel_def *kernel = sn->kernel;
   if (kernel != &kernel_Reshape && kernel != &kernel_Flatten && kernel != &kernel_Squeeze &&
       kernel != &kernel_Unsqueeze && kernel != &kernel_Identity && kernel != &kernel_Dropout &&
-      kernel != &kernel_Transpose)
+      kernel != &kernel_Transpose && kernel != &kernel_Gather)
     return false;
   return node->n_inputs >= 1 && node->n_outputs >= 1 && node->inputs[0] >= 0 &&
          sn->outputs[0] >= 0 && sn->outputs[0] != node->inputs[0];
 }
 
-bool plan_view_keeps_bytes(const strand_session *s, size_t k, const kernel_tensor *x,
-                           const kernel_tensor *y) {
-  if (x->dtype != y->dtype || x->count != y->count) return false;
+bool plan_view_bytes(const strand_session *s, size_t k, const kernel_tensor *views,
+                     size_t *offset) {
+  const graph_node *node = &s->graph->nodes[k];
   const session_node *sn = &s->nodes[k];
+  const kernel_tensor *x = &views[node->inputs[0]], *y = &views[sn->outputs[0]];
+  *offset = 0;
+  if (x->dtype != y->dtype) return false;
+  if (sn->kernel == &kernel_Gather) {
+    /* The same block every run: indices fixed in the model. */
+    int32_t i = node->n_inputs > 1 ? node->inputs[1] : -1;
+    return i >= 0 && (s->graph->values[i].flags & GRAPH_VALUE_CONSTANT) &&
+           kernel_gather_is_block(sn->params, x, &views[i], offset) &&
+           *offset + y->count * strand_dtype_size(y->dtype) <= x->count * strand_dtype_size(x->dtype);
+  }
+  if (x->count != y->count) return false;
   return sn->kernel != &kernel_Transpose || kernel_transpose_keeps_order(sn->params, x);
 }
 
@@ -135,7 +148,7 @@ bool plan_view_keeps_bytes(const strand_session *s, size_t k, const kernel_tenso
  * no root and a view is never put in one: a tensor handed to the caller
  * owns its bytes, and the run's values never live in it. */
 static int32_t view_of(const strand_session *s, const run_context *ctx, size_t step,
-                       const int32_t *root) {
+                       const int32_t *root, size_t *offset) {
   const graph *g = s->graph;
   size_t k = ctx->step_node[step];
   const graph_node *node = &g->nodes[k];
@@ -149,7 +162,7 @@ static int32_t view_of(const strand_session *s, const run_context *ctx, size_t s
   if (ctx->value_slot[out] >= 0) return -1;
   int32_t r = root[in];
   if (computed(&g->values[r]) && ctx->value_slot[r] >= 0) return -1;
-  return plan_view_keeps_bytes(s, k, &ctx->views[in], &ctx->views[out]) ? out : -1;
+  return plan_view_bytes(s, k, ctx->views, offset) ? out : -1;
 }
 
 /* ---- building ------------------------------------------------------------------ */
@@ -167,7 +180,8 @@ strand_status plan_build(const strand_session *s, const run_context *ctx, size_t
   size_t o_order = n_items * sizeof(interval);
   size_t o_root = o_order + 2 * n_items * sizeof(interval *);
   size_t o_keep = o_root + n_values * sizeof(int32_t);
-  size_t o_is_view = o_keep + n_values * sizeof(uint32_t);
+  size_t o_at = o_keep + n_values * sizeof(uint32_t);
+  size_t o_is_view = o_at + n_values * sizeof(size_t);
   size_t work_bytes = o_is_view + n_steps * sizeof(bool);
   unsigned char *work = NULL;
   strand_status st = STRAND_OK;
@@ -177,18 +191,23 @@ strand_status plan_build(const strand_session *s, const run_context *ctx, size_t
   interval **order = (interval **)(work + o_order);
   int32_t *root = (int32_t *)(work + o_root);
   uint32_t *keep = (uint32_t *)(work + o_keep);
+  size_t *at = (size_t *)(work + o_at); /* a view's first byte in its root */
   bool *is_view = (bool *)(work + o_is_view);
 
   for (size_t v = 0; v < n_values; v++) {
     root[v] = (int32_t)v;
+    at[v] = 0;
     keep[v] = ctx->last_step[v] > ctx->first_step[v] ? ctx->last_step[v] : ctx->first_step[v];
   }
   size_t n_views = 0;
   for (size_t k = 0; k < n_steps; k++) {
-    int32_t v = view_of(s, ctx, k, root);
+    size_t offset;
+    int32_t v = view_of(s, ctx, k, root, &offset);
     is_view[k] = v >= 0;
     if (v < 0) continue;
-    root[v] = root[g->nodes[ctx->step_node[k]].inputs[0]];
+    int32_t in = g->nodes[ctx->step_node[k]].inputs[0];
+    root[v] = root[in];
+    at[v] = at[in] + offset;
     n_views++;
   }
   /* A root's bytes live until the last read of any of its views (a chain
@@ -235,7 +254,7 @@ strand_status plan_build(const strand_session *s, const run_context *ctx, size_t
   for (size_t k = 0; k < n_steps; k++) {
     if (is_view[k]) {
       int32_t v = s->nodes[ctx->step_node[k]].outputs[0];
-      p->views[viewed++] = (plan_view){(uint32_t)v, (uint32_t)root[v]};
+      p->views[viewed++] = (plan_view){(uint32_t)v, (uint32_t)root[v], at[v]};
       continue;
     }
     plan_step *step = &p->steps[kept++];

@@ -1,6 +1,7 @@
 /* Views: a Reshape, Flatten, Squeeze, Unsqueeze, Identity or Dropout
- * whose output can share its input's bytes becomes a view in the plan (its
- * node never runs), and every answer is what the copy gave: along chains of
+ * whose output can share its input's bytes, a Transpose of dims of 1, and a
+ * Gather of one block at an offset become views in the plan (their nodes
+ * never run), and every answer is what the copy gave: along chains of
  * views, over graph inputs and constants, beside other readers of the same
  * value, on several threads at once. Values handed to the caller keep bytes
  * of their own, and the arena never puts a value over bytes a view still
@@ -234,6 +235,127 @@ TEST(a_transpose_of_dims_of_one_is_a_view) {
   check_no_overlap(s, s->plans[0]);
   strand_tensor_release(x);
   strand_tensor_release(w);
+  strand_session_release(s);
+}
+
+/* The plan's offset for view `name` (bytes into its root), or SIZE_MAX. */
+static size_t offset_of(const strand_session *s, const char *name) {
+  int32_t v = value(s, name);
+  if (v < 0 || !s->n_plans) return SIZE_MAX;
+  const plan *p = s->plans[0];
+  for (size_t i = 0; i < p->n_views; i++)
+    if (p->views[i].value == (uint32_t)v) return p->views[i].offset;
+  return SIZE_MAX;
+}
+
+static void gather_node(mb *g, const char *name, const char *inputs, int64_t axis, const char *out) {
+  mb n = mb_node(name, "Gather", inputs, out);
+  mb_attr_int(&n, "axis", axis);
+  mb_msg(g, MB_GRAPH_NODE, &n);
+}
+
+/* A Gather with a constant single index on an axis with only dims of 1
+ * before it is a view of one block of its input, at an offset: index 1
+ * and -1 of a [3,2,4], a one-element index list, axis 1 of a [1,3,4], a
+ * Gather of such a view (the offsets add up) and a Reshape of one. Not
+ * views: an axis with a real dim before it, two indices, indices given at
+ * run time. Every answer is the copy's, planning run and planned runs. */
+TEST(a_gather_of_one_block_is_a_view_at_an_offset) {
+  mb g = mb_new();
+  mb_value_info(&g, MB_GRAPH_INPUT, "x", 1, "3,2,4");
+  mb_value_info(&g, MB_GRAPH_INPUT, "w", 1, "1,3,4");
+  mb_value_info(&g, MB_GRAPH_INPUT, "i", 7, ""); /* int64 scalar, given at run time */
+  mb_initializer_int64(&g, "one", NULL, 0, (int64_t[]){1}, 1);
+  mb_initializer_int64(&g, "last", NULL, 0, (int64_t[]){-1}, 1);
+  mb_initializer_int64(&g, "two_list", (int64_t[]){1}, 1, (int64_t[]){2}, 1);
+  mb_initializer_int64(&g, "pair", (int64_t[]){2}, 1, (int64_t[]){0, 2}, 2);
+  mb_add_node(&g, "neg_x", "Neg", "x", "a");
+  mb_add_node(&g, "neg_w", "Neg", "w", "b");
+  gather_node(&g, "g_one", "a,one", 0, "g1");       /* [2,4] at 8 floats */
+  gather_node(&g, "g_last", "a,last", 0, "g2");     /* [2,4] at 16 */
+  gather_node(&g, "g_list", "a,two_list", 0, "g3"); /* [1,2,4] at 16 */
+  gather_node(&g, "g_axis1", "b,last", 1, "g4");    /* [1,4] at 8 */
+  gather_node(&g, "g_of_g", "g1,one", 0, "g5");     /* [4] at 8 + 4 */
+  reshape_node(&g, "reshape", "g2", "shape", (int64_t[]){8}, 1, "g6");
+  gather_node(&g, "g_outer", "a,one", 1, "n1");     /* [3,4]: rows of 3 blocks */
+  gather_node(&g, "g_pair", "a,pair", 0, "n2");     /* [2,2,4] */
+  gather_node(&g, "g_input", "a,i", 0, "n3");       /* [2,4], index at run time */
+  static const char *const outs[] = {"g1", "g2", "g3", "g4", "g5", "g6", "n1", "n2", "n3"};
+  enum { N_OUT = sizeof outs / sizeof outs[0] };
+  const char *names[N_OUT];
+  char storage[N_OUT][16];
+  for (size_t o = 0; o < N_OUT; o++) {
+    snprintf(storage[o], sizeof storage[o], "y_%s", outs[o]);
+    names[o] = storage[o];
+    mb_add_node(&g, NULL, "Neg", outs[o], names[o]);
+    mb_value_info(&g, MB_GRAPH_OUTPUT, names[o], 1, NULL);
+  }
+  strand_session *s = session_of(&g);
+  REQUIRE(s);
+  strand_tensor *x = test_input_tensor((int64_t[]){3, 2, 4}, 3, 1);
+  strand_tensor *w = test_input_tensor((int64_t[]){1, 3, 4}, 3, 2);
+  strand_tensor *i = NULL;
+  REQUIRE_OK(strand_tensor_create(STRAND_DTYPE_INT64, NULL, 0, &i));
+  void *id;
+  REQUIRE_OK(strand_tensor_data(i, &id));
+  *(int64_t *)id = 2;
+  REQUIRE(x && w);
+  size_t nx, nw;
+  const float *xd = floats(x, &nx), *wd = floats(w, &nw);
+  const char *ins[3] = {"x", "w", "i"};
+  const strand_tensor *in_tensors[3] = {x, w, i};
+  for (int run = 0; run < 3; run++) { /* run 1 plans; runs 2 and 3 use the plan */
+    strand_tensor *y[N_OUT];
+    for (size_t o = 0; o < N_OUT; o++) y[o] = NULL;
+    REQUIRE_OK(strand_session_run(s, ins, in_tensors, 3, names, y, N_OUT));
+    size_t n;
+    const float *v = floats(y[0], &n); /* x[1] */
+    CHECK(n == 8);
+    for (size_t k = 0; k < 8; k++) CHECK(v[k] == xd[8 + k]);
+    v = floats(y[1], &n); /* x[2] */
+    CHECK(n == 8 && has_shape(y[1], (int64_t[]){2, 4}, 2));
+    for (size_t k = 0; k < 8; k++) CHECK(v[k] == xd[16 + k]);
+    v = floats(y[2], &n); /* x[2], [1,2,4] */
+    CHECK(n == 8 && has_shape(y[2], (int64_t[]){1, 2, 4}, 3));
+    for (size_t k = 0; k < 8; k++) CHECK(v[k] == xd[16 + k]);
+    v = floats(y[3], &n); /* w[0][2] */
+    CHECK(n == 4 && has_shape(y[3], (int64_t[]){1, 4}, 2));
+    for (size_t k = 0; k < 4; k++) CHECK(v[k] == wd[8 + k]);
+    v = floats(y[4], &n); /* x[1][1] */
+    CHECK(n == 4);
+    for (size_t k = 0; k < 4; k++) CHECK(v[k] == xd[12 + k]);
+    v = floats(y[5], &n); /* x[2] flattened */
+    CHECK(n == 8 && has_shape(y[5], (int64_t[]){8}, 1));
+    for (size_t k = 0; k < 8; k++) CHECK(v[k] == xd[16 + k]);
+    v = floats(y[6], &n); /* x[:,1,:] */
+    CHECK(n == 12);
+    for (size_t r = 0; r < 3; r++)
+      for (size_t k = 0; k < 4; k++) CHECK(v[r * 4 + k] == xd[r * 8 + 4 + k]);
+    v = floats(y[7], &n); /* x[0], x[2] */
+    CHECK(n == 16);
+    for (size_t k = 0; k < 8; k++) CHECK(v[k] == xd[k] && v[8 + k] == xd[16 + k]);
+    v = floats(y[8], &n); /* x[i], i given at run time: 2, then 0 */
+    size_t from = run < 2 ? 16 : 0;
+    CHECK(n == 8);
+    for (size_t k = 0; k < 8; k++) CHECK(v[k] == xd[from + k]);
+    for (size_t o = 0; o < N_OUT; o++) strand_tensor_release(y[o]);
+    if (run == 1) *(int64_t *)id = 0; /* a run-time index may change between runs */
+  }
+  REQUIRE(s->n_plans == 1);
+  CHECK(place_of(s, "g1") == PLAN_VIEW && offset_of(s, "g1") == 8 * sizeof(float));
+  CHECK(place_of(s, "g2") == PLAN_VIEW && offset_of(s, "g2") == 16 * sizeof(float));
+  CHECK(place_of(s, "g3") == PLAN_VIEW && offset_of(s, "g3") == 16 * sizeof(float));
+  CHECK(place_of(s, "g4") == PLAN_VIEW && offset_of(s, "g4") == 8 * sizeof(float));
+  CHECK(place_of(s, "g5") == PLAN_VIEW && offset_of(s, "g5") == 12 * sizeof(float));
+  CHECK(root_of(s, "g5") == value(s, "a"));
+  CHECK(place_of(s, "g6") == PLAN_VIEW && offset_of(s, "g6") == 16 * sizeof(float));
+  CHECK(place_of(s, "n1") == PLAN_ARENA);
+  CHECK(place_of(s, "n2") == PLAN_ARENA);
+  CHECK(place_of(s, "n3") == PLAN_ARENA);
+  check_no_overlap(s, s->plans[0]);
+  strand_tensor_release(x);
+  strand_tensor_release(w);
+  strand_tensor_release(i);
   strand_session_release(s);
 }
 
