@@ -9,9 +9,9 @@
  * run records every value's shape and lifetime and every node's scratch.
  * plan.c turns that record into an arena layout.
  *
- * A node whose run would only copy its input (plan_node_may_view,
- * plan_view_keeps_bytes) gives its output the input's bytes instead when
- * share_input finds it safe.
+ * A node whose run would only copy its input, or a block of it
+ * (plan_node_may_view, plan_view_bytes), gives its output those bytes
+ * instead when share_input finds it safe.
  *
  * Planned run: one arena from the context, every view bound to its offset,
  * kernels run back to back; nothing is allocated but the output tensors.

@@ -178,10 +178,10 @@ strand_status plan_build(const strand_session *s, const run_context *ctx, size_t
   for (size_t v = 0; v < n_values; v++)
     if (ctx->value_needed[v] && computed(&g->values[v])) n_items++;
   size_t o_order = n_items * sizeof(interval);
-  size_t o_root = o_order + 2 * n_items * sizeof(interval *);
+  size_t o_at = o_order + 2 * n_items * sizeof(interval *); /* size_t-aligned */
+  size_t o_root = o_at + n_values * sizeof(size_t);
   size_t o_keep = o_root + n_values * sizeof(int32_t);
-  size_t o_at = o_keep + n_values * sizeof(uint32_t);
-  size_t o_is_view = o_at + n_values * sizeof(size_t);
+  size_t o_is_view = o_keep + n_values * sizeof(uint32_t);
   size_t work_bytes = o_is_view + n_steps * sizeof(bool);
   unsigned char *work = NULL;
   strand_status st = STRAND_OK;

@@ -396,9 +396,9 @@ TEST(idle_workers_stop_using_cpu) {
   CHECK_OK(strand_threads_set_budget(0));
 }
 
-/* Inside a session run whose loops come back to back, workers spin longer
- * between loops, but never more than a quarter of a millisecond: a run's
- * long serial stretch, or the end of every run, puts them to sleep. */
+/* Inside a session run, workers spin longer between loops, but never more
+ * than a third of a millisecond: a run's long serial stretch, or the end of
+ * every run, puts them to sleep. */
 TEST(workers_spinning_through_a_run_still_sleep) {
   CHECK_OK(strand_threads_set_budget(2));
   _Atomic int *hits = calloc(4096, sizeof *hits);
