@@ -171,15 +171,25 @@ TEST(layer_norm_row_matches_reference) {
   }
 }
 
+/* `pairs` pairs of pages, the second of each inaccessible: a read past
+ * the end of the first faults. NULL (and a failed check) if mapping fails;
+ * unmap with munmap(map, 2 * pairs * page). */
+static unsigned char *guarded_pages(size_t pairs, size_t page) {
+  unsigned char *map = mmap(NULL, 2 * pairs * page, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHECK(map != MAP_FAILED);
+  if (map == MAP_FAILED) return NULL;
+  for (size_t i = 0; i < pairs; i++) CHECK(mprotect(map + (2 * i + 1) * page, page, PROT_NONE) == 0);
+  return map;
+}
+
 /* gather_even reads x[0 .. 2n-2] and writes y[0 .. n) only: x ends right
  * before an inaccessible page (a read past x[2n-2] faults), y's
  * neighbours stay untouched. */
 TEST(gather_even_takes_every_other_float) {
   const size_t page = (size_t)sysconf(_SC_PAGESIZE);
-  unsigned char *map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  CHECK(map != MAP_FAILED);
-  if (map == MAP_FAILED) return;
-  CHECK(mprotect(map + page, page, PROT_NONE) == 0);
+  unsigned char *map = guarded_pages(1, page);
+  if (!map) return;
   for (size_t n = 0; n <= 40; n++) {
     size_t reads = n ? 2 * n - 1 : 0;
     float *x = (float *)(map + page) - reads, *y = floats(n + 2, 5, 6);
@@ -214,11 +224,8 @@ static bool same_float(float x, float y) { return memcmp(&x, &y, sizeof x) == 0;
  * them); z given its own buffer or one of the operands. */
 TEST(arith_gives_the_scalar_bits_in_every_form) {
   const size_t page = (size_t)sysconf(_SC_PAGESIZE);
-  unsigned char *map = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  CHECK(map != MAP_FAILED);
-  if (map == MAP_FAILED) return;
-  CHECK(mprotect(map + page, page, PROT_NONE) == 0);
-  CHECK(mprotect(map + 3 * page, page, PROT_NONE) == 0);
+  unsigned char *map = guarded_pages(2, page);
+  if (!map) return;
   const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-40f, -3e-39f, 1e38f, 3.0f, -7.5f};
   const size_t n_special = sizeof special / sizeof special[0];
   for (size_t n = 0; n <= 40; n++)
