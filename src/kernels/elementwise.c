@@ -218,6 +218,8 @@ static void binary_span(void *ctx, size_t n, const size_t *offsets, size_t out_o
   size_t last = bc->rank - 1;
   bool sa = bc->strides[0][last] != 0, sb = bc->strides[1][last] != 0;
   int zero = 0;
+  _Static_assert(OP_ADD == 0 && OP_SUB == 1 && OP_MUL == 2 && OP_DIV == 3,
+                 "the four float operators come first, in ops[]'s order");
   if (j->dtype == STRAND_DTYPE_FLOAT32 && j->op <= OP_DIV) {
     static const strand__vec_op ops[] = {STRAND__VEC_ADD, STRAND__VEC_SUB, STRAND__VEC_MUL,
                                          STRAND__VEC_DIV};
