@@ -39,8 +39,9 @@
  * threads spin this long instead: a worker between a run's loops, and a
  * caller waiting for the workers of its loop to finish. A thread that went
  * to sleep there wakes late: on a virtual machine a halted vCPU can take
- * milliseconds to get its core back (ResNet-18 at two threads: 5–6 sleeps
- * per run each way with 20 µs, 74 against 59 inf/s without them). The
+ * milliseconds to get its core back (ResNet-18 at batch 1, two threads:
+ * about 8 callers' and 6 workers' sleeps per run with 20 µs, under one
+ * with this; 61 → 65 inf/s in interleaved medians). The
  * worker's long spin ends early when no run is left; the short one follows
  * it, which is what catches the next of back-to-back runs. */
 #define RUN_SPIN_NS 300000u
