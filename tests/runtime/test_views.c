@@ -359,6 +359,38 @@ TEST(a_gather_of_one_block_is_a_view_at_an_offset) {
   strand_session_release(s);
 }
 
+/* A constant index out of range makes no view: the Gather runs and fails
+ * the run with its message, on the first run and on every later one (no
+ * plan is made from a failed run), and nothing is left alive. */
+TEST(a_gather_out_of_range_fails_instead_of_viewing) {
+  static const int64_t bad[] = {3, -4};
+  for (size_t b = 0; b < 2; b++) {
+    mb g = mb_new();
+    mb_value_info(&g, MB_GRAPH_INPUT, "x", 1, "3,2,4");
+    mb_initializer_int64(&g, "at", NULL, 0, &bad[b], 1);
+    mb_add_node(&g, "neg_x", "Neg", "x", "a");
+    gather_node(&g, "g", "a,at", 0, "g1");
+    mb_add_node(&g, "neg", "Neg", "g1", "y");
+    mb_value_info(&g, MB_GRAPH_OUTPUT, "y", 1, NULL);
+    strand_session *s = session_of(&g);
+    REQUIRE(s);
+    strand_tensor *x = test_input_tensor((int64_t[]){3, 2, 4}, 3, 1);
+    REQUIRE(x);
+    char want[32];
+    snprintf(want, sizeof want, "index %lld", (long long)bad[b]);
+    for (int run = 0; run < 2; run++) {
+      strand_tensor *y = NULL;
+      CHECK_STATUS(STRAND_E_INVALID_ARGUMENT, run_x(s, x, NULL, &y, 1));
+      CHECK(y == NULL);
+      CHECK(strstr(strand_errmsg(), want) != NULL);
+      CHECK(strstr(strand_errmsg(), "out of range") != NULL);
+    }
+    CHECK(s->n_plans == 0);
+    strand_tensor_release(x);
+    strand_session_release(s);
+  }
+}
+
 /* a = Neg(x) [3,4] -> Unsqueeze(axes 0) [1,3,4] -> Reshape [4,3] ->
  * Flatten(axis 0) [1,12] -> Identity -> Squeeze [12] -> Dropout -> y = Neg:
  * six views of one root, y is x flattened. */
