@@ -7,7 +7,10 @@
  * until batch_max_rows rows with its key are queued or until
  * batch_delay_us after it was queued, then takes the queue's runs with its
  * key (oldest first, up to batch_max_rows rows), promotes the oldest run
- * left (if any) to leader, and runs the stack with the lock released.
+ * left (if any) to leader, and runs the stack with the lock released. A
+ * run whose rows bring the leader's key to exactly batch_max_rows takes
+ * the batch itself instead (the leader then only waits): it is running
+ * already, where the leader would first have to be woken.
  * Followers sleep until their run is done; while still queued, a follower
  * whose token is canceled or whose deadline passes leaves the queue with
  * STRAND_E_CANCELED or STRAND_E_DEADLINE. Once taken, a run is no longer
@@ -396,7 +399,12 @@ strand_status batcher_run(strand_session *s, const run_stop *stop, const void *s
     r.leader = true;
   } else if (same_key(&r, b->collecting)) {
     b->collect_rows += r.rows;
-    if (b->collect_rows >= (int64_t)b->max_rows) {
+    if (b->collect_rows == (int64_t)b->max_rows) {
+      /* This run completes the batch, and every queued run with its key
+       * fits (they sum to max_rows): it takes the batch and runs it at
+       * once, instead of waking the leader to do so. */
+      batch = take_batch(b, b->collecting, r.queued_ns, &wait_ns, &rows, &wake);
+    } else if (b->collect_rows > (int64_t)b->max_rows) {
       word_add(b->collecting, 0);
       wake = b->collecting;
     }
@@ -404,7 +412,7 @@ strand_status batcher_run(strand_session *s, const run_stop *stop, const void *s
   pthread_mutex_unlock(&b->lock);
   if (wake) park_wake(&wake->word);
 
-  for (;;) {
+  while (!batch) {
     uint32_t seen = atomic_load_explicit(&r.word, memory_order_acquire);
     request_state state = (request_state)(seen & WORD_STATE);
     if (state == REQUEST_DONE || state == REQUEST_ALONE) break;
