@@ -372,3 +372,11 @@ TEST(usage_errors) {
   CHECK(run_strand("--help", out, sizeof out, err, sizeof err) == 0);
   CHECK_HAS(out, "  bench    measure a model's throughput");
 }
+
+/* Last: removes the fixtures (registration order is file order). */
+TEST(cleanup) {
+  if (!root[0]) return;
+  char command[8192];
+  snprintf(command, sizeof command, "rm -rf '%s'", root);
+  CHECK(system(command) == 0);
+}
