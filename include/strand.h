@@ -634,7 +634,13 @@ typedef struct strand_session_options {
    * session's dispatcher thread is never batched. */
   unsigned batch_max_rows;
   /* The longest the first run of a batch waits for others, in microseconds;
-   * 0 with batching on means 100. */
+   * 0 with batching on means 100. Under steady load batches fill before
+   * the delay ends, and the run that completes a batch runs it; the first
+   * run, still asleep with the delay as its timeout, then wakes once for
+   * nothing if the delay ends while the batch runs. A delay longer than a
+   * batch takes to fill and run avoids that (32 callers of a 1.3 MFLOP MLP
+   * on 2 cores: 1000 made about 15% more than 100, at the same p99), at
+   * the cost of that much latency for a run that finds no company. */
   uint32_t batch_delay_us;
   /* Binds the session to a dispatcher: every run then executes on that
    * dispatcher's thread (the caller blocks; a caller on the dispatcher's

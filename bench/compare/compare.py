@@ -422,8 +422,8 @@ def main():
     ap.add_argument("--callers", type=int, default=32,
                     help="threads of the many-callers case; 0 skips it (default 32)")
     ap.add_argument("--callers-intra-op", type=int, default=1)
-    ap.add_argument("--batching", default="8:100",
-                    help="strand's --batching in the many-callers case (default 8:100)")
+    ap.add_argument("--batching", default="8:1000",
+                    help="strand's --batching in the many-callers case (default 8:1000)")
     ap.add_argument("--ort-spin", choices=("on", "off", "best"), default="best",
                     help="ONNX Runtime's spin-waiting intra-op threads (its default: on) in "
                          "cells with more than one intra-op thread: on, off, or best (measure "
