@@ -48,6 +48,30 @@ void conv_depthwise_plane_scalar(const conv_dw_plane *p);
 bool conv_depthwise_plane_avx2(const conv_dw_plane *p);
 bool conv_depthwise_plane_avx512(const conv_dw_plane *p);
 
+/* Whether conv_depthwise_plane_avx512 makes every output of p as whole
+ * partial sums per kernel row, (bias + row 0) + row 1 + row 2, with taps
+ * in the padding read as zeros (w·0 added, not skipped): its 3×3 runs
+ * without dilation at stride 2, and at stride 1 on rows that fill most of
+ * their vectors or on planes padded by one on every side. Elsewhere the
+ * rows next to the padding take one sum of the taps inside instead. */
+bool conv_depthwise_avx512_zero_padded(const conv_dw_plane *p);
+
+/* Sixteen 3×3 planes of one geometry at once (conv_depthwise_block_avx512.c),
+ * for Convs without dilation at equal row and column strides of 1 or 2
+ * (conv_depthwise_block_fits). `p` describes plane 0 (p->bias unused);
+ * plane i reads p->x + i·x_stride and the 9 weights at p->w + 9·i, adds
+ * bias[i] (0 when bias is NULL) and writes p->y + i·y_stride. `scratch`:
+ * conv_depthwise_block_scratch(p) bytes, 64-byte aligned. Each plane gets
+ * exactly the bits conv_depthwise_plane_avx512 gives it: only geometries
+ * it makes zero-padded are taken (conv_depthwise_avx512_zero_padded), and
+ * of those only where the blocks are faster. False, nothing
+ * written, when the geometry does not fit or the build lacks AVX-512;
+ * entered only on CPUs strand__cpu() reports capable. */
+bool conv_depthwise_block_fits(const conv_dw_plane *p);
+size_t conv_depthwise_block_scratch(const conv_dw_plane *p);
+bool conv_depthwise_block_avx512(const conv_dw_plane *p, size_t x_stride, size_t y_stride,
+                                 const float *bias, void *scratch);
+
 /* MaxPool over one plane with AVX-512, pool.c's rule (NaN never wins; a
  * window with no number gives -FLT_MAX), for column strides 1 and 2 (false,
  * nothing written, for others): the geometry fields of `p` as for Conv;

@@ -40,12 +40,6 @@ INLINE __m512 taps_inside(const float *row, int64_t c, int64_t stride, __m512i e
   return _mm512_permutex2var_ps(_mm512_loadu_ps(row + c), evens, _mm512_loadu_ps(row + c + LANES));
 }
 
-INLINE __m512 activate(__m512 v, strand__gemm_activation act, __m512 lo, __m512 hi) {
-  if (act == STRAND__GEMM_ACT_RELU) return _mm512_max_ps(_mm512_setzero_ps(), v);
-  if (act == STRAND__GEMM_ACT_CLIP) return _mm512_min_ps(hi, _mm512_max_ps(lo, v));
-  return v;
-}
-
 /* Outputs [ow0, ow0 + count*16) of row oh (the last vector masked to OW). */
 INLINE void row_block(const conv_dw_plane *p, const int64_t KH, const int64_t KW, int64_t oh,
                       int64_t ow0, int count, int64_t stride,
@@ -78,7 +72,7 @@ INLINE void row_block(const conv_dw_plane *p, const int64_t KH, const int64_t KW
   float *out = p->y + oh * p->OW + ow0;
   for (int v = 0; v < count; v++)
     _mm512_mask_storeu_ps(out + v * LANES, lanes_between(0, p->OW - ow0 - v * LANES),
-                          activate(acc[v], p->act, lo, hi));
+                          activate_avx512(acc[v], p->act, lo, hi));
 }
 
 /* Row oh of a 3×3 plane without dilation whose three input rows are all
@@ -126,7 +120,8 @@ INLINE void row_3x3(const conv_dw_plane *p, int64_t oh, int64_t stride, const __
       }
     }
     __m512 v = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(bias, part[0]), part[1]), part[2]);
-    _mm512_mask_storeu_ps(out + ow0, lanes_between(0, OW - ow0), activate(v, p->act, lo, hi));
+    _mm512_mask_storeu_ps(out + ow0, lanes_between(0, OW - ow0),
+                          activate_avx512(v, p->act, lo, hi));
   }
 }
 
@@ -205,8 +200,9 @@ INLINE void plane_3x3_flat(const conv_dw_plane *p) {
       r += step;
       if (r >= W) r -= W;
     }
-    _mm512_mask_storeu_ps(out + i0, inside[0], activate(v[0], act, lo, hi));
-    if (inside[1]) _mm512_mask_storeu_ps(out + i0 + LANES, inside[1], activate(v[1], act, lo, hi));
+    _mm512_mask_storeu_ps(out + i0, inside[0], activate_avx512(v[0], act, lo, hi));
+    if (inside[1])
+      _mm512_mask_storeu_ps(out + i0 + LANES, inside[1], activate_avx512(v[1], act, lo, hi));
   }
 }
 
@@ -287,7 +283,7 @@ INLINE void plane_3x3_tall(const conv_dw_plane *p, const int stride) {
         if (r >= rows) break;
         const __m512 v =
             _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(bias, part[r][0]), part[r][1]), part[r][2]);
-        _mm512_mask_storeu_ps(out + (oh0 + r) * OW + ow0, cols, activate(v, act, lo, hi));
+        _mm512_mask_storeu_ps(out + (oh0 + r) * OW + ow0, cols, activate_avx512(v, act, lo, hi));
       }
     }
   }
@@ -420,12 +416,21 @@ static bool tall_fits(int64_t OW) {
   return OW >= LANES && 5 * OW >= 4 * LANES * ((OW + LANES - 1) / LANES);
 }
 
+/* Padded by one on every side: the flat run, unless rows fill whole
+ * vectors anyway. */
+static bool flat_fits(const conv_dw_plane *p) {
+  return p->pt == 1 && p->pl == 1 && p->OH == p->H && p->OW == p->W && p->W % LANES != 0;
+}
+
+bool conv_depthwise_avx512_zero_padded(const conv_dw_plane *p) {
+  if (p->KH != 3 || p->KW != 3 || p->dh != 1 || p->dw != 1) return false;
+  if (p->sh == 2 && p->sw == 2) return true;
+  return p->sh == 1 && p->sw == 1 && (tall_fits(p->OW) || flat_fits(p));
+}
+
 bool conv_depthwise_plane_avx512(const conv_dw_plane *p) {
   bool three = p->KH == 3 && p->KW == 3 && p->dh == 1 && p->dw == 1;
-  /* Padded by one on every side: the flat run, unless rows fill whole
-   * vectors anyway. */
-  bool flat = three && p->sh == 1 && p->sw == 1 && p->pt == 1 && p->pl == 1 && p->OH == p->H &&
-              p->OW == p->W && p->W % LANES != 0;
+  bool flat = three && p->sh == 1 && p->sw == 1 && flat_fits(p);
   if (three && p->sh == 1 && p->sw == 1 && tall_fits(p->OW)) plane_3x3_tall_s1(p);
   else if (three && p->sh == 2 && p->sw == 2) plane_3x3_tall_s2(p);
   else if (flat) plane_3x3_flat_s1(p);
@@ -436,6 +441,11 @@ bool conv_depthwise_plane_avx512(const conv_dw_plane *p) {
 }
 
 #else
+
+bool conv_depthwise_avx512_zero_padded(const conv_dw_plane *p) {
+  (void)p;
+  return false;
+}
 
 bool conv_depthwise_plane_avx512(const conv_dw_plane *p) {
   (void)p;

@@ -343,6 +343,29 @@ TEST(conv_winograd_4x4_blocks_match_reference) {
  * counts on both sides of the 32-position block, with and without bias,
  * with a fused Relu, batches. Also the bias-row path of 1×1 Convs with
  * fewer input than output channels when the direct path is not taken. */
+/* Depthwise layers the AVX-512 path takes 16 channels at a time (3×3,
+ * zero-padded geometry, up to 28×28): 40 channels, so two blocks and 8
+ * channels left to the per-plane path; stride 1 on one thread (blocks)
+ * and on four (planes), stride 2 down to 7×7 split over four threads in
+ * parts; two images. Planes the blocks decline (other pads, 5×5) too. */
+TEST(conv_depthwise_blocks_match_reference) {
+  kr_random r = {4242};
+  static const conv_case cases[] = {
+      {2, 2, 40, 40, 40, {14, 14, 1}, {3, 3, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 0}, {1, 1, 0}, NULL, 1, 1, 0},
+      {2, 2, 40, 40, 40, {14, 14, 1}, {3, 3, 1}, {2, 2, 1}, {1, 1, 1}, {1, 1, 0}, {1, 1, 0}, NULL, 1, 0, 0},
+      {2, 1, 48, 48, 48, {7, 7, 1}, {3, 3, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 0}, {1, 1, 0}, NULL, 0, 1, 0},
+      {2, 1, 32, 32, 32, {28, 28, 1}, {3, 3, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 0}, {1, 1, 0}, NULL, 1, 0, 0},
+      {2, 1, 32, 32, 32, {9, 11, 1}, {3, 3, 1}, {1, 1, 1}, {1, 1, 1}, {2, 0, 0}, {0, 1, 0}, NULL, 1, 0, 0},
+      {2, 1, 32, 32, 32, {9, 9, 1}, {5, 5, 1}, {1, 1, 1}, {1, 1, 1}, {2, 2, 0}, {2, 2, 0}, NULL, 1, 0, 0},
+  };
+  for (unsigned budget = 1; budget <= 4; budget += 3) {
+    strand_threads_set_budget(budget);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0] && !test_failed_now(); i++)
+      check_conv(&cases[i], &r);
+  }
+  strand_threads_set_budget(0);
+}
+
 TEST(conv_pointwise_shapes_match_reference) {
   strand_threads_set_budget(4);
   kr_random r = {99};

@@ -197,3 +197,105 @@ TEST(max_pool_plane_avx512_matches_rule) {
     free(y);
   }
 }
+
+/* x with, one value in 8, a special one: NaN, ±inf, ±0, a subnormal or
+ * a large number. */
+static float special_or_random(void) {
+  static const float specials[7] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-40f, 3e30f};
+  int kind = random_int(0, 55);
+  return kind < 7 ? specials[kind] : random_float();
+}
+
+static bool same_bits_or_both_nan(float a, float b) {
+  return memcmp(&a, &b, sizeof a) == 0 || (isnan(a) && isnan(b));
+}
+
+/* The 16-channel block path against the per-plane AVX-512 path, bit for
+ * bit, plane by plane: strides 1 and 2, pads of 1 or 0..2 on each side,
+ * planes of 1..30 rows and columns (positions on both sides of every 16),
+ * with and without bias, each activation, planes spaced more than their
+ * size apart, special values in x and w. Geometries the block path does
+ * not take must be declined with nothing written. */
+TEST(depthwise_blocks_avx512_give_each_plane_its_bits) {
+  if (strand__cpu()->hardware < STRAND__CPU_AVX512) {
+    printf("    skipped: no AVX-512 on this CPU\n");
+    return;
+  }
+  static const strand__gemm_activation acts[3] = {STRAND__GEMM_ACT_NONE, STRAND__GEMM_ACT_RELU,
+                                                   STRAND__GEMM_ACT_CLIP};
+  int taken = 0, declined = 0;
+  for (int i = 0; i < 600 && !test_failed_now(); i++) {
+    const int64_t s = random_int(1, 2), K = i % 10 == 9 ? random_int(1, 5) : 3;
+    /* Every other case padded by one on every side, as MobileNet's are. */
+    const bool ones = i % 2 == 0;
+    const int64_t d = i % 13 == 12 ? 2 : 1, pt = ones ? 1 : random_int(0, 2);
+    const int64_t pl = ones ? 1 : random_int(0, 2), pb = ones ? 1 : random_int(0, 2);
+    const int64_t pr = ones ? 1 : random_int(0, 2);
+    const int64_t H = random_int(1, 30), W = random_int(1, 30), eff = (K - 1) * d + 1;
+    if (H + pt + pb < eff || W + pl + pr < eff) continue;
+    const int64_t OH = (H + pt + pb - eff) / s + 1, OW = (W + pl + pr - eff) / s + 1;
+    const size_t x_stride = (size_t)(H * W + random_int(0, 5));
+    const size_t y_stride = (size_t)(OH * OW + random_int(0, 5));
+    const size_t y_count = 15 * y_stride + (size_t)(OH * OW);
+    float *x = malloc((15 * x_stride + (size_t)(H * W)) * sizeof *x);
+    float *w = malloc((size_t)(16 * K * K) * sizeof *w), *bias = malloc(16 * sizeof *bias);
+    float *y = malloc((y_count + 2) * sizeof *y), *want = malloc((size_t)(OH * OW) * sizeof *want);
+    if (!x || !w || !bias || !y || !want) abort();
+    for (size_t k = 0; k < 15 * x_stride + (size_t)(H * W); k++) x[k] = special_or_random();
+    for (int64_t k = 0; k < 16 * K * K; k++) w[k] = i % 5 == 0 ? special_or_random() : random_float();
+    for (int k = 0; k < 16; k++) bias[k] = random_float();
+    for (size_t k = 0; k < y_count + 2; k++) y[k] = SENTINEL;
+    const bool with_bias = i % 4 != 0;
+    conv_dw_plane p = {x, w, y + 1, H, W, OH, OW, K, K, s, s, d, d, pt, pl, 0.0f, acts[i % 3],
+                       -0.25f, 0.5f};
+    const size_t bytes = conv_depthwise_block_scratch(&p);
+    void *scratch = aligned_alloc(64, bytes ? (bytes + 63) / 64 * 64 : 64);
+    if (!scratch) abort();
+    memset(scratch, 0xff, bytes); /* NaNs: scratch comes with no zeros in it */
+    const bool fits = conv_depthwise_block_fits(&p);
+    if (K != 3 || d != 1 || (s == 2 && 5 * OW >= 4 * 16 * ((OW + 15) / 16))) CHECK(!fits);
+    if (fits) CHECK(conv_depthwise_avx512_zero_padded(&p));
+    const bool ran = conv_depthwise_block_avx512(&p, x_stride, y_stride, with_bias ? bias : NULL,
+                                                 scratch);
+    CHECK(ran == fits);
+    CHECK(y[0] == SENTINEL && y[y_count + 1] == SENTINEL);
+    int bad = 0;
+    for (int c = 0; c < 16 && ran; c++) {
+      conv_dw_plane one = p;
+      one.x = x + (size_t)c * x_stride;
+      one.w = w + c * K * K;
+      one.y = want;
+      one.bias = with_bias ? bias[c] : 0.0f;
+      REQUIRE(conv_depthwise_plane_avx512(&one));
+      const float *got = y + 1 + (size_t)c * y_stride;
+      for (int64_t k = 0; k < OH * OW; k++)
+        if (!same_bits_or_both_nan(got[k], want[k]) && bad++ < 3)
+          printf("    H %lld W %lld s %lld pads %lld,%lld,%lld,%lld: channel %d output %lld is "
+                 "%g, the plane path gives %g\n", (long long)H, (long long)W, (long long)s,
+                 (long long)pt, (long long)pl, (long long)pb, (long long)pr, c, (long long)k,
+                 got[k], want[k]);
+      /* The gap after each plane is not written. */
+      for (size_t k = (size_t)(OH * OW); c < 15 && k < y_stride; k++)
+        if (got[k] != SENTINEL && bad++ < 3) printf("    channel %d's gap was written\n", c);
+    }
+    if (!ran)
+      for (size_t k = 0; k < y_count + 2; k++)
+        if (y[k] != SENTINEL && bad++ < 1) printf("    a declined call wrote its output\n");
+    CHECK(bad == 0);
+    taken += ran;
+    declined += !ran;
+    free(x);
+    free(w);
+    free(bias);
+    free(y);
+    free(want);
+    free(scratch);
+  }
+  /* Both kinds were seen. */
+  printf("    %d calls taken, %d declined\n", taken, declined);
+  CHECK(taken > 250 && declined > 100);
+  /* Too big a padded layout is declined: a 112×112 plane. */
+  conv_dw_plane big = {NULL, NULL, NULL, 112, 112, 112, 112, 3, 3, 1, 1, 1, 1, 1, 1, 0.0f,
+                       STRAND__GEMM_ACT_NONE, 0.0f, 0.0f};
+  CHECK(!conv_depthwise_block_fits(&big));
+}
