@@ -449,6 +449,74 @@ TEST(queued_runs_stop_when_canceled_or_late) {
   strand_session_release(plain);
 }
 
+typedef struct timed_waiter {
+  waiter w;
+  uint64_t took_ns;
+} timed_waiter;
+
+static void *timed_leader_run(void *arg) {
+  timed_waiter *t = arg;
+  uint64_t start = now_ns();
+  leader_run(&t->w);
+  t->took_ns = now_ns() - start;
+  return NULL;
+}
+
+/* Who runs a batch. A leader of 1 row waits (delay 2 s) and a run of 2
+ * rows makes it 3 = max rows: that run takes the batch and runs it, and
+ * both return at once with their own bits. A leader of 2 rows and a run of
+ * 2 more make 4 > 3: the leader is woken, runs alone at once, and the
+ * second run, leader now, waits out its delay (200 ms) and runs alone. */
+TEST(the_run_that_fills_a_batch_runs_it_and_an_overflow_wakes_the_leader) {
+  strand_model *model = load_case(&cases[0]);
+  REQUIRE(model);
+  strand_session *plain = session_for(model, 0, 0, 0);
+  REQUIRE(plain);
+  for (int overflow = 0; overflow < 2; overflow++) {
+    strand_session *s = session_for(model, 3, overflow ? 200000 : 2000000, 0);
+    REQUIRE(s);
+    const int64_t first_rows = overflow ? 2 : 1, second_rows = 2;
+    timed_waiter t = {{s, make_input(&cases[0], first_rows, 31), NULL, 0, 0}, 0};
+    strand_tensor *x = make_input(&cases[0], second_rows, 32), *want = NULL, *y = NULL;
+    CHECK_OK(run1(plain, t.w.x, &t.w.expected));
+    CHECK_OK(run1(plain, x, &want));
+    pthread_t leader;
+    pthread_create(&leader, NULL, timed_leader_run, &t);
+    while (!atomic_load(&t.w.started)) {}
+    usleep(20000); /* the leader is queued and collecting by now */
+    uint64_t start = now_ns();
+    CHECK_OK(run1(s, x, &y));
+    uint64_t took = now_ns() - start;
+    pthread_join(leader, NULL);
+    CHECK(atomic_load(&t.w.status) == STRAND_OK);
+    CHECK(y && same_bits(y, want));
+    strand_session_stats st = {.struct_size = sizeof st};
+    CHECK_OK(strand_session_get_stats(s, &st));
+    if (!overflow) {
+      /* One stacked batch, long before the 2 s delay. */
+      CHECK(st.batches == 1 && st.batched_runs == 2 && st.batched_rows == 3);
+      CHECK(took < 1000000000u && t.took_ns < 1000000000u);
+    } else {
+      /* Two batches of one: the leader at once, the second after its delay. */
+      CHECK(st.batches == 2 && st.batched_runs == 2 && st.batched_rows == 4);
+      CHECK(t.took_ns < 150000000u);
+      CHECK(took >= 190000000u);
+    }
+    if (test_failed_now())
+      printf("    overflow %d: batches %llu, runs %llu, rows %llu; took %.1f ms (leader %.1f ms)\n",
+             overflow, (unsigned long long)st.batches, (unsigned long long)st.batched_runs,
+             (unsigned long long)st.batched_rows, took / 1e6, t.took_ns / 1e6);
+    strand_tensor_release(x);
+    strand_tensor_release(want);
+    strand_tensor_release(y);
+    strand_tensor_release(t.w.x);
+    strand_tensor_release(t.w.expected);
+    strand_session_release(s);
+  }
+  strand_session_release(plain);
+  strand_model_release(model);
+}
+
 /* The leader itself is canceled while it collects: the next run in the queue
  * takes over and everyone else still gets a right answer. */
 TEST(a_canceled_leader_hands_over) {
