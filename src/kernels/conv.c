@@ -770,14 +770,12 @@ typedef struct depthwise_job {
   bool (*simd)(const conv_dw_plane *p); /* NULL: the portable version */
 } depthwise_job;
 
-/* Output planes (image n, channel m) for items [begin, end) of n*m;
- * with `first` > 0, only channels m >= first (the rest went in blocks). */
-static void depthwise_planes(const depthwise_job *j, size_t begin, size_t end, size_t first) {
+/* Output planes (image n, channel m) for items [begin, end) of n*m. */
+static void depthwise_planes(const depthwise_job *j, size_t begin, size_t end) {
   const conv_shape *s = j->s;
   conv_dw_plane plane = depthwise_plane(j->params, s);
   for (size_t item = begin; item < end; item++) {
     size_t n = item / s->m, m = item % s->m, ch = m / s->mg;
-    if (m < first) continue;
     plane.x = j->x + (n * s->c + ch) * s->in_size;
     plane.w = j->w + m * s->taps;
     plane.y = j->y + item * s->out_size;
@@ -787,7 +785,7 @@ static void depthwise_planes(const depthwise_job *j, size_t begin, size_t end, s
 }
 
 static void depthwise_channels(void *p, size_t begin, size_t end) {
-  depthwise_planes(p, begin, end, 0);
+  depthwise_planes(p, begin, end);
 }
 
 /* The block path: `parts` parts, each a share of the n × blocks blocks on
@@ -842,9 +840,10 @@ static strand_status run_conv(const kernel_call *c) {
       const size_t parts = depthwise_block_parts_for(c, &s, blocks, c->scratch_size);
       depthwise_block_job bj = {&j, blocks, parts, each, c->scratch};
       kernel_parallel(c->threads, parts, 1, depthwise_block_parts, &bj);
+      /* The channels past the last block (MobileNets have none), on the
+       * calling thread. */
       if (s.m % 16)
-        for (size_t n = 0; n < s.n; n++)
-          depthwise_planes(&j, n * s.m + blocks * 16, (n + 1) * s.m, 0);
+        for (size_t n = 0; n < s.n; n++) depthwise_planes(&j, n * s.m + blocks * 16, (n + 1) * s.m);
       return STRAND_OK;
     }
     kernel_parallel(c->threads, s.n * s.m, kernel_grain(s.out_size * s.taps), depthwise_channels, &j);

@@ -1,17 +1,19 @@
 /*
  * conv_depthwise.h — one 2-D depthwise plane (one input channel, one output
- * channel) in portable C and with AVX2 / AVX-512, for Conv's direct
- * depthwise path (conv.c) and its tests; and MaxPool's plane (pool.c),
- * which slides the same windows.
+ * channel) in portable C and with AVX2 / AVX-512, and with AVX-512 sixteen
+ * small 3×3 planes at once, for Conv's direct depthwise path (conv.c) and
+ * its tests; and MaxPool's plane (pool.c), which slides the same windows.
  *
  * Every variant computes, for each output (oh, ow),
  *   y = act(bias + sum over kh, then kw, of w[kh][kw] * x[ih][iw])
  * with ih = oh*sh - pt + kh*dh, iw = ow*sw - pl + kw*dw, taps outside the
  * input skipped; one float accumulator per output, taps added in that
  * order (AVX-512's 3×3 planes without dilation instead add three partial
- * sums, one per kernel row: (bias + row 0) + row 1 + row 2), so a plane's
- * result depends on its geometry and data only, not on which image of a
- * batch it is or how the channels are split over threads.
+ * sums, one per kernel row: (bias + row 0) + row 1 + row 2, except on the
+ * rows next to the top and bottom padding outside its tall and flat runs;
+ * see conv_depthwise_avx512_zero_padded), so a plane's result depends on
+ * its geometry and data only, not on which image of a batch it is or how
+ * the channels are split over threads.
  */
 #ifndef STRAND_KERNELS_CONV_DEPTHWISE_H
 #define STRAND_KERNELS_CONV_DEPTHWISE_H
