@@ -282,17 +282,20 @@ TEST(conv_winograd_shapes_match_reference) {
 
 /* Winograd products big enough to split over threads, where each thread
  * goes on to the output transform of the tiles and channels it computed:
- * splits by tiles and by channels (80 and 112 outputs: a partial last
- * panel), on both block sides, at two and four threads. */
+ * splits by tiles (49, 49 and 196 tiles, at most 8 output channels per
+ * tile: 80 and 112 outputs, a partial last panel) and by channels (a 7×7
+ * plane's 16 tiles against 160 outputs), on both block sides, at two and
+ * four threads (49 tiles in parts that start inside a 14-row panel). */
 TEST(conv_winograd_split_over_threads_match_reference) {
   kr_random r = {4444};
   const int pad[2] = {1, 1};
-  conv_case cases[3] = {winograd_case(1, 128, 80, 28, 28, pad, pad, 1, 1),
+  conv_case cases[4] = {winograd_case(1, 128, 80, 28, 28, pad, pad, 1, 1),
                         winograd_case(1, 128, 112, 14, 14, pad, pad, 1, 0),
-                        winograd_case(2, 96, 64, 56, 56, pad, pad, 0, 1)};
+                        winograd_case(2, 96, 64, 56, 56, pad, pad, 0, 1),
+                        winograd_case(1, 256, 160, 7, 7, pad, pad, 1, 1)};
   for (unsigned budget = 2; budget <= 4; budget += 2) {
     strand_threads_set_budget(budget);
-    for (int i = 0; i < 3 && !test_failed_now(); i++) check_conv(&cases[i], &r);
+    for (int i = 0; i < 4 && !test_failed_now(); i++) check_conv(&cases[i], &r);
   }
   strand_threads_set_budget(0);
 }
