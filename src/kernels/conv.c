@@ -671,13 +671,12 @@ static size_t depthwise_block_scratch(const conv_params *params, const conv_shap
 }
 
 /* How many parts the block path makes side by side, each on scratch of
- * its own (`scratch_size` bytes in all): two per thread, so that a helper
- * that comes late still takes a share, as the blocks and the scratch the
- * run was planned with allow. */
+ * its own (`each` bytes, `scratch_size` in all): two per thread, so that
+ * a helper that comes late still takes a share, as the blocks and the
+ * scratch the run was planned with allow. */
 static size_t depthwise_block_parts_for(const kernel_call *c, const conv_shape *s, size_t blocks,
-                                        size_t scratch_size) {
+                                        size_t each, size_t scratch_size) {
   size_t parts = c->threads > 1 ? 2 * (size_t)c->threads : 1;
-  const size_t each = depthwise_block_scratch(c->params, s);
   if (parts > s->n * blocks) parts = s->n * blocks;
   if (parts > scratch_size / each) parts = scratch_size / each;
   return parts;
@@ -689,8 +688,8 @@ static size_t scratch_conv(const kernel_call *c) {
   if (depthwise(&s)) {
     const size_t blocks = depthwise_blocks(c, &s);
     if (!blocks) return 0;
-    return depthwise_block_scratch(c->params, &s) *
-           depthwise_block_parts_for(c, &s, blocks, SIZE_MAX);
+    const size_t each = depthwise_block_scratch(c->params, &s);
+    return each * depthwise_block_parts_for(c, &s, blocks, each, SIZE_MAX);
   }
   if (direct_pointwise(c, &s) || direct(c, &s)) return 0;
   if (winograd(c, &s)) {
@@ -837,7 +836,7 @@ static strand_status run_conv(const kernel_call *c) {
     const size_t blocks = depthwise_blocks(c, &s);
     const size_t each = blocks ? depthwise_block_scratch(c->params, &s) : 0;
     if (blocks && c->scratch_size >= each) {
-      const size_t parts = depthwise_block_parts_for(c, &s, blocks, c->scratch_size);
+      const size_t parts = depthwise_block_parts_for(c, &s, blocks, each, c->scratch_size);
       depthwise_block_job bj = {&j, blocks, parts, each, c->scratch};
       kernel_parallel(c->threads, parts, 1, depthwise_block_parts, &bj);
       /* The channels past the last block (MobileNets have none), on the
