@@ -58,6 +58,9 @@ strand_status conv_pointwise_prepare(kernel_prepare *p, const float *w, const fl
 #define INLINE static inline __attribute__((always_inline)) TARGET
 
 enum { LANES = 16, MAX_MR = 14, BLOCK = 2 * LANES };
+#ifndef GROUP_BYTES
+#define GROUP_BYTES ((size_t)128 << 10)
+#endif
 
 bool conv_pointwise_usable(void) { return strand__cpu()->selected >= STRAND__CPU_AVX512; }
 
@@ -96,6 +99,9 @@ typedef struct pointwise_job {
    * each range a work item of its own: more than one only when a batch
    * has too few blocks to keep the threads busy (7×7 planes at batch 1). */
   size_t split, per;
+  /* Whole blocks a panel passes over before the next panel: as many as
+   * keep their c × 32·group slice of X within GROUP_BYTES. */
+  size_t group;
 } pointwise_job;
 
 INLINE __m512 activate(__m512 v, const kernel_activation *act) {
@@ -210,11 +216,24 @@ INLINE void blocks(const pointwise_job *job, const size_t mr, size_t begin, size
     const float *x = job->x + image * pw->c * size;
     float *y = job->y + image * pw->m * size;
     if (u < l->pairs) {
+      /* A run of whole blocks of this image in the range, each panel over
+       * all of them in turn: mr output planes are written at a time, not
+       * all m (many store streams at once run at half speed into lines
+       * not in cache). */
+      size_t run = l->pairs - u < job->group ? l->pairs - u : job->group;
+      if (run > end - item) run = end - item;
+      if (job->split > 1) run = 1;
       const size_t j = u * BLOCK;
-      /* The next block of this image, fetched while the first panel runs. */
-      const float *ahead = j + BLOCK < size ? x + j + BLOCK : NULL;
-      tile(job, mr, 2, x, y, qa, j, BLOCK, ahead);
-      for (size_t q = qa + 1; q < qb; q++) tile(job, mr, 2, x, y, q, j, BLOCK, NULL);
+      /* Each next block of this image is fetched while the first panel
+       * runs over the one before. */
+      for (size_t b = 0; b < run; b++) {
+        const size_t jb = j + b * BLOCK;
+        const float *ahead = jb + BLOCK < size ? x + jb + BLOCK : NULL;
+        tile(job, mr, 2, x, y, qa, jb, BLOCK, ahead);
+      }
+      for (size_t q = qa + 1; q < qb; q++)
+        for (size_t b = 0; b < run; b++) tile(job, mr, 2, x, y, q, j + b * BLOCK, BLOCK, NULL);
+      item += run - 1;
     } else if (u == l->pairs && l->tail_vector) {
       const size_t j = l->pairs * BLOCK;
       if (l->tail_vector > LANES)
@@ -242,7 +261,9 @@ TARGET static void blocks_14(void *p, size_t begin, size_t end) { blocks(p, 14, 
 
 void conv_pointwise_run(const conv_pointwise *pw, const float *x, size_t n, size_t size,
                         const kernel_activation *act, float *y, unsigned threads) {
-  pointwise_job job = {pw, x, size, act, y, layout_of(size, pw->mr), 1, 0};
+  pointwise_job job = {pw, x, size, act, y, layout_of(size, pw->mr), 1, 0, 1};
+  job.group = GROUP_BYTES / (pw->c * BLOCK * sizeof(float));
+  if (job.group < 1) job.group = 1;
   const size_t panels = (pw->m + pw->mr - 1) / pw->mr, items = n * job.layout.units;
   /* At least 4 items per thread, when the panels allow it. */
   if (threads > 1 && items < 4 * (size_t)threads) {

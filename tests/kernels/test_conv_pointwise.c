@@ -7,7 +7,8 @@
  * go across the channels), output channel counts that pick each panel
  * height with partial panels, batches of 1 to 3 images, 1 and 3 threads,
  * with and without bias, each activation; and each image of a batch must
- * come out with the same bits as when it runs alone.
+ * come out with the same bits as when it runs alone. Large planes too,
+ * where each panel passes over a run of blocks.
  *
  * Outputs are allocated at their exact size, with a sentinel on each side
  * that must survive (and ASan reports a write past them).
@@ -93,5 +94,25 @@ TEST(conv_pointwise_matches_fma_chain) {
     for (size_t t = 0; t < 10 && !test_failed_now(); t += 3)
       check(ms[t], 48 + 7 * i, sizes[i], 1 + (i + t) % 3, (i + t) % 3 != 0, (int)((i + t) % 3),
             (i + t) % 2 ? 1 : 3);
+  strand_threads_set_budget(0);
+}
+
+/* Large planes, where a panel passes over a run of blocks before the next
+ * panel (runs as long as the input channels allow, cut where a thread's
+ * range or an image ends): 112×112 and 56×56 planes and one of 3000
+ * positions, few and many input channels, on 1, 2 and 3 threads. */
+TEST(conv_pointwise_runs_of_blocks_match_fma_chain) {
+  if (!conv_pointwise_usable()) {
+    printf("    skipped: the direct 1x1 path needs AVX-512\n");
+    return;
+  }
+  strand_threads_set_budget(4);
+  static const struct { size_t m, c, size, n; } shapes[] = {
+      {24, 16, 12544, 1}, {16, 32, 12544, 2}, {29, 3, 3136, 3}, {14, 144, 3136, 1},
+      {36, 24, 3000, 2},  {8, 1, 12544, 1},   {13, 40, 3001, 2}};
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0] && !test_failed_now(); i++)
+    for (unsigned threads = 1; threads <= 3 && !test_failed_now(); threads++)
+      check(shapes[i].m, shapes[i].c, shapes[i].size, shapes[i].n, i % 2 == 0, (int)(i % 3),
+            threads);
   strand_threads_set_budget(0);
 }
