@@ -31,51 +31,45 @@ bool conv_im2col_avx512_takes(const conv_im2col *j) {
          g->kernel[2] <= CONV_IM2COL_MAX_KW;
 }
 
-/* The values output columns [c0, c0 + n) read from input row `in` at
- * offset `offset` (their first tap column); n <= 16. Lanes [a, b) read
- * inside the row (b may pass n: the row goes on), the others are zero. */
-INLINE __m512 columns(const float *in, int64_t stride, int64_t c0, int64_t offset, int64_t a,
-                      int64_t b, int64_t n, __m512i evens) {
-  const int64_t row_end = b; /* lanes before it are inside the row */
-  if (b > n) b = n;
-  if (b <= a) return _mm512_setzero_ps();
-  if (a <= 0 && b >= LANES) { /* every lane inside the row */
-    if (stride == 1) return _mm512_loadu_ps(in + c0 + offset);
-    const float *src = in + 2 * c0 + offset;
-    __m512 high = row_end > LANES ? _mm512_loadu_ps(src + LANES) /* element 31 is in the row */
-                            : _mm512_maskz_loadu_ps(0x7fff, src + LANES);
-    return _mm512_permutex2var_ps(_mm512_loadu_ps(src), evens, high);
-  }
-  if (stride == 1) return _mm512_maskz_loadu_ps(lanes_between(a, b), in + c0 + offset);
-  /* lane l is element 2l of the 32 from src: elements [2a, 2b - 1) read */
-  const float *src = in + 2 * c0 + offset;
-  __m512 low = _mm512_maskz_loadu_ps(lanes_between(2 * a, 2 * b - 1), src);
-  __m512 high = _mm512_maskz_loadu_ps(lanes_between(2 * a - LANES, 2 * b - 1 - LANES), src + LANES);
-  return _mm512_permutex2var_ps(low, evens, high);
-}
-
 /* Columns [lane, lane + len) of panel `panel` for output row oh, columns
- * ow .. ow + len (len <= 32 - lane), every row of B but the bias row. */
+ * ow .. ow + len (len <= 32 - lane), every row of B but the bias row. For
+ * each kernel tap and vector of columns the masks are worked out once:
+ * the lanes whose tap reads inside the input row, and at stride 2 the
+ * elements of the two loads an even-lane permute takes them from (odd
+ * elements are never taken, and elements outside the row are never
+ * read); then every input channel gets the same loads, each from its own
+ * plane, and the same masked store into its own row of B. */
 INLINE void piece(const conv_im2col *j, float *panel, size_t lane, int64_t oh, int64_t ow,
                   int64_t len, const int64_t *lo, const int64_t *hi, __m512i evens) {
   const kernel_geometry *g = j->geo;
   const int64_t KH = g->kernel[1], KW = g->kernel[2], H = g->in[1], W = g->in[2];
   const int64_t stride = g->stride[2];
-  float *dst = panel + lane;
-  for (size_t ch = 0; ch < j->cg; ch++) {
-    const float *plane = j->x + ch * (size_t)(H * W);
-    for (int64_t kh = 0; kh < KH; kh++) {
-      const int64_t ih = oh * g->stride[1] - g->pad_begin[1] + kh * g->dilation[1];
-      const bool inside = ih >= 0 && ih < H;
-      const float *in = plane + (inside ? ih : 0) * W;
-      for (int64_t kw = 0; kw < KW; kw++, dst += PANEL) {
-        const int64_t offset = kw - g->pad_begin[2];
-        for (int64_t c = 0; c < len; c += LANES) {
-          const int64_t n = len - c < LANES ? len - c : LANES, c0 = ow + c;
-          __m512 v = inside ? columns(in, stride, c0, offset, lo[kw] - c0, hi[kw] - c0, n, evens)
-                            : _mm512_setzero_ps();
-          if (n == LANES) _mm512_storeu_ps(dst + c, v);
-          else _mm512_mask_storeu_ps(dst + c, lanes_between(0, n), v);
+  const size_t plane = (size_t)(H * W), row_step = (size_t)(KH * KW) * PANEL;
+  for (int64_t kh = 0; kh < KH; kh++) {
+    const int64_t ih = oh * g->stride[1] - g->pad_begin[1] + kh * g->dilation[1];
+    const bool inside = ih >= 0 && ih < H;
+    for (int64_t kw = 0; kw < KW; kw++) {
+      float *dst0 = panel + lane + (size_t)(kh * KW + kw) * PANEL;
+      const int64_t offset = kw - g->pad_begin[2];
+      for (int64_t c = 0; c < len; c += LANES) {
+        const int64_t n = len - c < LANES ? len - c : LANES, c0 = ow + c;
+        /* Lanes [a, b) read inside the row. */
+        const int64_t a = lo[kw] - c0, b = inside ? (hi[kw] - c0 < n ? hi[kw] - c0 : n) : a;
+        const __mmask16 keep = lanes_between(0, n);
+        float *dst = dst0 + c;
+        const float *src = j->x + (inside ? ih : 0) * W + stride * c0 + offset;
+        if (stride == 1) {
+          const __mmask16 m = lanes_between(a, b);
+          for (size_t ch = 0; ch < j->cg; ch++, dst += row_step, src += plane)
+            _mm512_mask_storeu_ps(dst, keep, _mm512_maskz_loadu_ps(m, src));
+        } else {
+          /* Lane l is element 2l of the 32 from src: elements [2a, 2b - 1). */
+          const __mmask16 low = lanes_between(2 * a, 2 * b - 1);
+          const __mmask16 high = lanes_between(2 * a - LANES, 2 * b - 1 - LANES);
+          for (size_t ch = 0; ch < j->cg; ch++, dst += row_step, src += plane)
+            _mm512_mask_storeu_ps(dst, keep,
+                                  _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(low, src), evens,
+                                                         _mm512_maskz_loadu_ps(high, src + LANES)));
         }
       }
     }
