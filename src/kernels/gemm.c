@@ -146,6 +146,14 @@ static void copy_steps(float *dst, size_t dst_stride, const float *src, size_t l
   }
 }
 
+/* `rows` rows of row-major A (lda apart), `steps` columns from src, into
+ * the panel layout dst[p*rows + r]: a transpose, or for one row a copy. */
+static void panel_rows(strand__gemm_transpose_fn *transpose, const float *src, size_t lda,
+                       size_t rows, size_t steps, float *dst) {
+  if (rows == 1) memcpy(dst, src, steps * sizeof(float));
+  else transpose(src, lda, rows, steps, rows, dst);
+}
+
 /* Packs rows [i0, i0+mc) × columns [p0, p0+kc) of op(A) into mr-row panels:
  * panel q (rows i0+q ... for q a multiple of mr) starts at dst + q*kc and
  * holds kc steps of rows_q = min(mr, mc - q) floats (a[p*rows_q + r]). */
@@ -157,7 +165,7 @@ static void pack_a(const strand__gemm_kernel *kern, bool trans_a, const float *a
     if (trans_a) {
       copy_steps(dst, rows, a + p0 * lda + i0 + q, lda, kc, rows);
     } else {
-      transpose(a + (i0 + q) * lda + p0, lda, rows, kc, rows, dst);
+      panel_rows(transpose, a + (i0 + q) * lda + p0, lda, rows, kc, dst);
     }
     dst += rows * kc;
   }
@@ -422,7 +430,7 @@ void strand__gemm_pack_a(const strand__gemm_kernel *kernel, size_t m, size_t k, 
      * transpose writes exactly its kc * out_stride floats. */
     for (size_t q = 0; q < m; q += kern->mr) {
       size_t rows = min_size(kern->mr, m - q);
-      transpose(a + q * lda + lo, lda, rows, hi - lo, rows, block + q * kc + (lo - pc) * rows);
+      panel_rows(transpose, a + q * lda + lo, lda, rows, hi - lo, block + q * kc + (lo - pc) * rows);
     }
   }
 }

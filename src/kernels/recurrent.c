@@ -407,16 +407,19 @@ static void recurrent_product(const rnn_run *r, size_t step, size_t m, size_t n,
   /* More than a few rows: A would be packed again for every chunk, and
    * the rows reuse each part of R while it is cached anyway. */
   if (parts > 1 || m > 4 || n <= RECURRENT_CHUNK || RECURRENT_CHUNK % kern->nr ||
-      r->gemm_size < strand__gemm_scratch_size(kern, m, n, k, true)) {
+      r->gemm_size < m * k * sizeof(float)) {
     product(r, m, n, k, a, k, packed, NULL, k, 0.0f, out, ldc);
     return;
   }
+  /* A packed once for all the chunks (each would pack it again), in the
+   * product's scratch (checked above to hold it). */
+  float *rows = (float *)r->gemm_scratch;
+  strand__gemm_pack_a(kern, m, k, a, k, 0, k, rows);
   size_t chunks = (n + RECURRENT_CHUNK - 1) / RECURRENT_CHUNK;
   for (size_t i = 0; i < chunks; i++) {
     size_t q = step % 2 ? chunks - 1 - i : i;
     strand__gemm_block block = {0, m, q * RECURRENT_CHUNK, (q + 1) * RECURRENT_CHUNK};
-    strand__gemm_packed(false, m, 1.0f, a, k, packed, 0.0f, out, ldc, NULL, &block,
-                        r->gemm_scratch);
+    strand__gemm_packed_ab(m, 1.0f, rows, packed, 0.0f, out, ldc, NULL, &block);
   }
 }
 
