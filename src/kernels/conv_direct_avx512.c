@@ -1,8 +1,9 @@
 /*
  * conv_direct_avx512.c — the direct Conv of conv_direct.h: output rows of
- * every image are split over the threads; within a row, blocks of 48
- * output columns (the last one shorter), and every panel of 8 output
- * channels over each block, so the input rows a block reads stay in L1.
+ * every image are split over the threads; four rows at a time, each panel
+ * of 8 output channels over all their blocks of 48 output columns (the
+ * last one shorter) before the next panel, so the input rows they read
+ * stay in L1 and only 8 output planes take stores at a time.
  *
  * Built without global -m flags: the kernels carry target attributes and
  * run only when strand__cpu() reports AVX-512.

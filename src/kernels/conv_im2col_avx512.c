@@ -1,12 +1,13 @@
 /*
  * conv_im2col_avx512.c — conv_im2col.h's AVX-512 version. B is written a
  * panel at a time: the panel's 32 columns are cut where they cross output
- * rows, and for each piece every row of B in turn gets its columns, 16 at
- * a time (one masked load at stride 1; two and an even-lane permute at
- * stride 2; the columns a tap reads in the padding masked to zero) and one
- * masked store. The stores so run through each panel in order; written a
- * row of B at a time across all panels, the same bytes took four times as
- * long (every store a different cache line, far from the last).
+ * rows, and for each piece every row of B gets its columns, 16 at a time
+ * (one masked load at stride 1; two and an even-lane permute at stride 2;
+ * the columns a tap reads in the padding masked to zero) and one masked
+ * store: tap by tap, each tap's masks worked out once and used for every
+ * input channel's row. The stores so stay within the panel; written a row
+ * of B at a time across all panels, the same bytes took four times as long
+ * (every store a different cache line, far from the last).
  *
  * Built without global -m flags: the functions carry target attributes and
  * run only when strand__cpu() reports AVX-512.

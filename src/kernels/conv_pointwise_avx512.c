@@ -1,9 +1,11 @@
 /*
  * conv_pointwise_avx512.c — the direct 1×1 Conv of conv_pointwise.h: per
- * block of 32 positions of one image (two vectors), every panel of mr
- * output channels in turn, so the c × 32 slice of X stays in cache while
- * all panels pass over it; the block after is fetched while the first
- * panel runs. A plane's tail is one block of up to 32 positions (16 when
+ * run of blocks of 32 positions of one image (two vectors each; as many
+ * blocks as keep their slice of X within 128 KiB), every panel of mr
+ * output channels in turn over the whole run, so the slice stays in cache
+ * while all panels pass over it and only mr output planes take stores at
+ * a time; each block after is fetched while the first panel runs. A
+ * plane's tail is one block of up to 32 positions (16 when
  * a few positions are left over) and, for those few (at most half a
  * panel: the 4 past 192 of a 14×14 plane, the 1 past 48 of a 7×7 one),
  * a pass that takes them one at a time across the channels instead of
@@ -58,9 +60,9 @@ strand_status conv_pointwise_prepare(kernel_prepare *p, const float *w, const fl
 #define INLINE static inline __attribute__((always_inline)) TARGET
 
 enum { LANES = 16, MAX_MR = 14, BLOCK = 2 * LANES };
-#ifndef GROUP_BYTES
+/* X a run of blocks may span, so that it stays in L2 while every panel
+ * passes over it. */
 #define GROUP_BYTES ((size_t)128 << 10)
-#endif
 
 bool conv_pointwise_usable(void) { return strand__cpu()->selected >= STRAND__CPU_AVX512; }
 

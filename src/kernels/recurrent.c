@@ -404,8 +404,7 @@ static void recurrent_product(const rnn_run *r, size_t step, size_t m, size_t n,
                               const float *a, const void *packed, float *out, size_t ldc) {
   const strand__gemm_kernel *kern = strand__gemm_packed_kernel(packed);
   size_t parts = strand__gemm_useful_parts(kern, m, n, k, r->c->threads ? r->c->threads : 1);
-  /* More than a few rows: A would be packed again for every chunk, and
-   * the rows reuse each part of R while it is cached anyway. */
+  /* More than a few rows reuse each part of R while it is cached anyway. */
   if (parts > 1 || m > 4 || n <= RECURRENT_CHUNK || RECURRENT_CHUNK % kern->nr ||
       r->gemm_size < m * k * sizeof(float)) {
     product(r, m, n, k, a, k, packed, NULL, k, 0.0f, out, ldc);
@@ -413,13 +412,13 @@ static void recurrent_product(const rnn_run *r, size_t step, size_t m, size_t n,
   }
   /* A packed once for all the chunks (each would pack it again), in the
    * product's scratch (checked above to hold it). */
-  float *rows = (float *)r->gemm_scratch;
-  strand__gemm_pack_a(kern, m, k, a, k, 0, k, rows);
+  float *a_packed = (float *)r->gemm_scratch;
+  strand__gemm_pack_a(kern, m, k, a, k, 0, k, a_packed);
   size_t chunks = (n + RECURRENT_CHUNK - 1) / RECURRENT_CHUNK;
   for (size_t i = 0; i < chunks; i++) {
     size_t q = step % 2 ? chunks - 1 - i : i;
     strand__gemm_block block = {0, m, q * RECURRENT_CHUNK, (q + 1) * RECURRENT_CHUNK};
-    strand__gemm_packed_ab(m, 1.0f, rows, packed, 0.0f, out, ldc, NULL, &block);
+    strand__gemm_packed_ab(m, 1.0f, a_packed, packed, 0.0f, out, ldc, NULL, &block);
   }
 }
 
