@@ -29,6 +29,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ort_bench import session_options  # noqa: E402  (the harness's own options)
+
 HEAVY = {"Conv", "Gemm", "MatMul", "LSTM", "FusedConv", "FusedMatMul", "FusedGemm", "NchwcConv"}
 
 
@@ -37,13 +40,7 @@ def ort_child(args):
     import numpy as np
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = args.intra_op
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if args.no_spin:
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so = session_options(ort, args.intra_op, args.no_spin)
     with tempfile.TemporaryDirectory() as tmp:
         so.enable_profiling = True
         so.profile_file_prefix = os.path.join(tmp, "ort")

@@ -40,6 +40,21 @@ def proc_status_bytes(field):
     return 0
 
 
+def session_options(ort, intra_op, no_spin):
+    """The options of every ONNX Runtime session the harness measures: T
+    intra-op threads (0: ONNX Runtime's default), one inter-op thread,
+    sequential execution, all graph optimizations; with no_spin, intra-op
+    threads that sleep rather than spin while they wait."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = intra_op
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if no_spin:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return opts
+
+
 def is_batch_dim(dim, axis):
     if isinstance(dim, int):
         return False
@@ -69,13 +84,7 @@ def main():
     import onnxruntime as ort
 
     baseline_rss = proc_status_bytes("VmRSS")
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = args.intra_op
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if args.no_spin:
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts = session_options(ort, args.intra_op, args.no_spin)
     t0 = time.perf_counter()
     session = ort.InferenceSession(args.model, opts, providers=["CPUExecutionProvider"])
     load_ms = (time.perf_counter() - t0) * 1e3
