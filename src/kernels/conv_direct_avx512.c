@@ -58,13 +58,6 @@ INLINE __m512 columns(const float *row, int64_t col, const int64_t stride, __mma
   return _mm512_permutex2var_ps(a, evens, _mm512_maskz_loadu_ps(next, row + col + LANES));
 }
 
-INLINE __m512 activate(__m512 v, const kernel_activation *act) {
-  if (act->kind == STRAND__GEMM_ACT_RELU) return _mm512_max_ps(_mm512_setzero_ps(), v);
-  if (act->kind == STRAND__GEMM_ACT_CLIP)
-    return _mm512_min_ps(_mm512_set1_ps(act->hi), _mm512_max_ps(_mm512_set1_ps(act->lo), v));
-  return v;
-}
-
 /* The masks of a block's loads, for each kernel column and vector: the 16
  * columns from the vector's first (`inside`) and, at stride 2, the 16
  * after (`next`); the same for every row and panel. */
@@ -130,7 +123,7 @@ INLINE void tile(const direct_job *job, const int vectors, const int64_t stride,
 #pragma GCC unroll 3
     for (int v = 0; v < vectors; v++)
       _mm512_mask_storeu_ps(out + r * size + v * LANES, lanes_between(0, count - v * LANES),
-                            activate(acc[r][v], job->act));
+                            activate_kernel_avx512(acc[r][v], job->act));
   }
 }
 

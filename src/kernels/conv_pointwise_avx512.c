@@ -56,6 +56,8 @@ strand_status conv_pointwise_prepare(kernel_prepare *p, const float *w, const fl
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
+#include "kernels/lanes_avx512.h"
+
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
 #define INLINE static inline __attribute__((always_inline)) TARGET
 
@@ -106,13 +108,6 @@ typedef struct pointwise_job {
   size_t group;
 } pointwise_job;
 
-INLINE __m512 activate(__m512 v, const kernel_activation *act) {
-  if (act->kind == STRAND__GEMM_ACT_RELU) return _mm512_max_ps(_mm512_setzero_ps(), v);
-  if (act->kind == STRAND__GEMM_ACT_CLIP)
-    return _mm512_min_ps(_mm512_set1_ps(act->hi), _mm512_max_ps(_mm512_set1_ps(act->lo), v));
-  return v;
-}
-
 static inline __mmask16 first_lanes(size_t n) {
   return n >= LANES ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
 }
@@ -152,8 +147,9 @@ INLINE void tile(const pointwise_job *job, const size_t mr, const int vectors, c
 #pragma GCC unroll 14
   for (size_t r = 0; r < mr; r++) {
     if (r >= rows) break;
-    _mm512_mask_storeu_ps(y + r * size, m0, activate(acc[r][0], job->act));
-    if (vectors > 1) _mm512_mask_storeu_ps(y + r * size + LANES, m1, activate(acc[r][1], job->act));
+    _mm512_mask_storeu_ps(y + r * size, m0, activate_kernel_avx512(acc[r][0], job->act));
+    if (vectors > 1)
+      _mm512_mask_storeu_ps(y + r * size + LANES, m1, activate_kernel_avx512(acc[r][1], job->act));
   }
 }
 
@@ -198,7 +194,7 @@ INLINE void positions(const pointwise_job *job, const size_t mr, const size_t n,
 #pragma GCC unroll 7
       for (size_t i = 0; i < n; i++) {
         float out[LANES];
-        _mm512_storeu_ps(out, activate(acc[p][i], job->act));
+        _mm512_storeu_ps(out, activate_kernel_avx512(acc[p][i], job->act));
         for (size_t r = 0; r < rows; r++) y[(q * mr + r) * size + j + i] = out[r];
       }
     }

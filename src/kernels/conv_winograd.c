@@ -179,13 +179,6 @@ typedef struct output_job {
   size_t m0, m1; /* the output channels made: [m0, m1), m0 a multiple of 16 */
 } output_job;
 
-INLINE __m512 activate(__m512 v, const kernel_activation *act) {
-  if (act->kind == STRAND__GEMM_ACT_RELU) return _mm512_max_ps(_mm512_setzero_ps(), v);
-  if (act->kind == STRAND__GEMM_ACT_CLIP)
-    return _mm512_min_ps(_mm512_set1_ps(act->hi), _mm512_max_ps(_mm512_set1_ps(act->lo), v));
-  return v;
-}
-
 /* F(2×2, 3×3)'s Y for tiles [begin, end), the job's channels: per tile,
  * 16 output channels a vector, the 2×2 results scattered to their planes. */
 TARGET static void output_tiles_2(void *p, size_t begin, size_t end) {
@@ -217,11 +210,14 @@ TARGET static void output_tiles_2(void *p, size_t begin, size_t end) {
       __m512 y10 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]), bias);
       __m512 y11 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]), bias);
       float *base = j->y + m0 * out_size + (size_t)(oh * OW + ow);
-      _mm512_mask_i32scatter_ps(base, keep, index, activate(y00, j->act), 4);
-      if (right) _mm512_mask_i32scatter_ps(base + 1, keep, index, activate(y01, j->act), 4);
-      if (down) _mm512_mask_i32scatter_ps(base + OW, keep, index, activate(y10, j->act), 4);
+      _mm512_mask_i32scatter_ps(base, keep, index, activate_kernel_avx512(y00, j->act), 4);
+      if (right)
+        _mm512_mask_i32scatter_ps(base + 1, keep, index, activate_kernel_avx512(y01, j->act), 4);
+      if (down)
+        _mm512_mask_i32scatter_ps(base + OW, keep, index, activate_kernel_avx512(y10, j->act), 4);
       if (down && right)
-        _mm512_mask_i32scatter_ps(base + OW + 1, keep, index, activate(y11, j->act), 4);
+        _mm512_mask_i32scatter_ps(base + OW + 1, keep, index,
+                                  activate_kernel_avx512(y11, j->act), 4);
     }
   }
 }
@@ -364,7 +360,8 @@ TARGET static void output_tiles_4(void *p, size_t begin, size_t end) {
       for (int i = 0; i < rows; i++) {
         __m512 y[4];
         output_side_4(sides[i], y);
-        for (int q = 0; q < 4; q++) y[q] = activate(_mm512_add_ps(y[q], bias), j->act);
+        for (int q = 0; q < 4; q++)
+          y[q] = activate_kernel_avx512(_mm512_add_ps(y[q], bias), j->act);
         store_row_4(y, base + i * OW, out_size, channels, cols);
       }
     }

@@ -7,6 +7,7 @@
 #define STRAND_KERNELS_LANES_AVX512_H
 
 #include "kernels/gemm.h"
+#include "kernels/kernels_internal.h"
 
 #include <stdint.h>
 
@@ -24,6 +25,12 @@ activate_avx512(__m512 v, strand__gemm_activation act, __m512 lo, __m512 hi) {
   if (act == STRAND__GEMM_ACT_RELU) return _mm512_max_ps(_mm512_setzero_ps(), v);
   if (act == STRAND__GEMM_ACT_CLIP) return _mm512_min_ps(hi, _mm512_max_ps(lo, v));
   return v;
+}
+
+/* activate_avx512 for a kernel's fused activation. */
+static inline __attribute__((always_inline, target("avx512f"))) __m512
+activate_kernel_avx512(__m512 v, const kernel_activation *act) {
+  return activate_avx512(v, act->kind, _mm512_set1_ps(act->lo), _mm512_set1_ps(act->hi));
 }
 
 #endif /* STRAND_KERNELS_LANES_AVX512_H */
